@@ -1,0 +1,1 @@
+"""Heron collector: OTLP in, ClickHouse out."""

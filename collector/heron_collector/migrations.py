@@ -1,0 +1,185 @@
+"""Applying queries/ to a store: ordered, idempotent, recorded.
+
+The SQL lives in plain files a user can read and run; Python only fills in the `{{name}}`
+placeholders (database, cluster clause, engine prefix, TTL, refresh interval) from one
+`Layout`. Three folders, applied in this order, each sorted by file name:
+
+- schema/  versioned: applied once, recorded in heron_migrations by name;
+- parse/   repeatable: insert-time materialized views, re-created when the file changes;
+- views/   repeatable: scheduled analytics (refreshable materialized views), likewise.
+
+A repeatable file's view is dropped and created again when its checksum differs from the
+recorded one, so shipping a corrected view is just shipping the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from heron import _env
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FOLDERS = ("schema", "parse", "views")
+REPEATABLE = ("parse", "views")
+
+
+class MigrationError(RuntimeError):
+    """A migration file failed; the message names the file and the statement."""
+
+
+def identifier(name: str, what: str = "identifier") -> str:
+    """Validate a database/cluster/table name for use in DDL (they cannot be bound parameters)."""
+    if not _IDENT.match(name):
+        raise ValueError(f"{what} {name!r} is not a plain identifier: use letters, digits and _ only")
+    return name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything that differs between deployments of the same SQL."""
+
+    database: str = "heron"
+    cluster: str = ""
+    ttl_days: int = 0
+    refresh_seconds: int = 300
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, database: str | None = None) -> Layout:
+        return cls(
+            database=database or _env.HERON_DATABASE.get(),
+            cluster=_env.HERON_CLUSTER.get(),
+            ttl_days=_env.HERON_TTL_DAYS.get(),
+            refresh_seconds=_env.HERON_REFRESH_SECONDS.get(),
+        )
+
+    def values(self) -> dict[str, str]:
+        db = identifier(self.database, "database")
+        cluster = identifier(self.cluster, "cluster") if self.cluster else ""
+
+        def ttl(column: str) -> str:
+            if self.ttl_days <= 0:
+                return ""
+            return f"TTL toDateTime({column}) + toIntervalDay({int(self.ttl_days)})"
+
+        return {
+            "db": db,
+            "on_cluster": f"ON CLUSTER {cluster}" if cluster else "",
+            "replicated": "Replicated" if cluster else "",
+            "ttl_logs": ttl("Timestamp"),
+            "ttl_traces": ttl("Timestamp"),
+            "ttl_ml": "",
+            "refresh": f"REFRESH EVERY {int(self.refresh_seconds)} SECOND",
+            **self.extra,
+        }
+
+
+def render(sql: str, layout: Layout) -> str:
+    values = layout.values()
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise MigrationError(f"unknown placeholder {{{{{name}}}}}; known: {', '.join(sorted(values))}")
+        return values[name]
+
+    return _PLACEHOLDER.sub(sub, sql)
+
+
+def statements(sql: str) -> list[str]:
+    """Split a file into statements at lines ending in ';' (comments kept, blank ones dropped)."""
+    out, current = [], []
+    for line in sql.splitlines():
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            out.append("\n".join(current).strip().rstrip(";"))
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        out.append(tail)
+    return [s for s in out if _has_code(s)]
+
+
+def _has_code(statement: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines())
+
+
+def queries_dir() -> Path:
+    """queries/ inside the installed wheel, or beside the sources in a checkout."""
+    packaged = resources.files("heron_collector") / "queries"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    here = Path(__file__).resolve().parents[2] / "queries"
+    if here.is_dir():
+        return here
+    raise MigrationError("queries/ not found: reinstall heron (pip install .)")
+
+
+@dataclass(frozen=True)
+class Migration:
+    folder: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.folder}/{self.path.name}"
+
+    @property
+    def repeatable(self) -> bool:
+        return self.folder in REPEATABLE
+
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+
+def discover(root: Path | None = None) -> list[Migration]:
+    root = root or queries_dir()
+    found = []
+    for folder in FOLDERS:
+        for path in sorted((root / folder).glob("*.sql")):
+            found.append(Migration(folder, path))
+    return found
+
+
+_CREATES_VIEW = re.compile(
+    r"CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z0-9_.`]+)", re.IGNORECASE
+)
+
+
+def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
+    """Apply what is not applied yet (or changed, for repeatable files). Returns the names applied."""
+    db = layout.values()["db"]
+    applied: dict[str, str] = {}
+    exists = client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'heron_migrations'",
+        parameters={"db": db},
+    )
+    if int(exists):
+        rows = client.query(f"SELECT name, argMax(checksum, applied_at) FROM {db}.heron_migrations GROUP BY name")
+        applied = dict(rows.result_rows)
+    done = []
+    for migration in discover(root):
+        checksum = migration.checksum()
+        if migration.name in applied and (not migration.repeatable or applied[migration.name] == checksum):
+            continue
+        sql = render(migration.path.read_text(), layout)
+        for statement in statements(sql):
+            if migration.repeatable:
+                view = _CREATES_VIEW.search(statement)
+                if view:
+                    client.command(f"DROP VIEW IF EXISTS {view.group(1)} {layout.values()['on_cluster']}")
+            try:
+                client.command(statement)
+            except Exception as exc:
+                first = statement.strip().splitlines()[0][:120]
+                raise MigrationError(f"{migration.name}: {exc}\n  in statement starting: {first}") from exc
+        client.insert(
+            f"{db}.heron_migrations", [[migration.name, checksum]], column_names=["name", "checksum"]
+        )
+        done.append(migration.name)
+    return done

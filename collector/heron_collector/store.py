@@ -1,0 +1,85 @@
+"""Opening the ClickHouse store: embedded chDB or a server, through one client API.
+
+clickhouse-connect reaches both: `chdb://PATH` runs ClickHouse's engine in this process,
+`http(s)://user:pass@host:port/database` talks to a server. Everything above this module uses
+the same `Client` methods (command, query, insert) whichever it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from heron import _env
+
+
+class StoreError(RuntimeError):
+    """The store could not be opened; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class StoreURL:
+    url: str
+    embedded: bool
+    database: str
+    path: str = ""  # embedded: absolute directory of the chDB data
+
+    def redacted(self) -> str:
+        """The URL without its password, fit for logs."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.url
+
+
+def resolve_url(url: str | None = None, data_dir: str | None = None, database: str | None = None) -> StoreURL:
+    """Where the data lives: the explicit URL, else HERON_CLICKHOUSE_URL, else chdb under the data dir."""
+    url = url or _env.HERON_CLICKHOUSE_URL.get()
+    if not url:
+        base = os.path.abspath(data_dir or _env.HERON_DATA_DIR.get())
+        url = "chdb://" + os.path.join(base, "chdb")
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        path = os.path.abspath(os.path.expanduser(unquote(parts.netloc + parts.path)))
+        return StoreURL(url="chdb://" + path, embedded=True, database=database or _env.HERON_DATABASE.get(), path=path)
+    if parts.scheme in ("http", "https"):
+        db = parts.path.strip("/") or database or _env.HERON_DATABASE.get()
+        return StoreURL(url=url, embedded=False, database=db)
+    raise StoreError(
+        f"HERON_CLICKHOUSE_URL={url!r} has scheme {parts.scheme!r}; use chdb:///abs/path (embedded) "
+        "or http(s)://user:password@host:8123/database (a ClickHouse server)"
+    )
+
+
+def connect(store: StoreURL):
+    """A clickhouse-connect client for the store. Embedded: only one process may hold the path."""
+    import clickhouse_connect
+
+    if store.embedded:
+        os.makedirs(store.path, exist_ok=True)
+        try:
+            return clickhouse_connect.get_client(dsn=store.url)
+        except ImportError as exc:  # chdb missing
+            raise StoreError(f"the embedded store needs chdb: pip install 'heron[embedded]' ({exc})") from exc
+        except Exception as exc:
+            if "EmbeddedServer" in str(exc) or "Code: 36" in str(exc):
+                raise StoreError(
+                    f"{store.path} is already open in another process (a running collector?). "
+                    "Only one process can open an embedded store: query it through that collector "
+                    "(heron sql uses its admin endpoint) or stop it first."
+                ) from exc
+            raise
+    parts = urlsplit(store.url)
+    try:
+        return clickhouse_connect.get_client(
+            host=parts.hostname or "localhost",
+            port=parts.port or (8443 if parts.scheme == "https" else 8123),
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            secure=parts.scheme == "https",
+            database="default",
+        )
+    except Exception as exc:
+        raise StoreError(f"cannot reach ClickHouse at {store.redacted()}: {exc}") from exc

@@ -1,0 +1,173 @@
+"""Every HERON_* environment variable, in one place.
+
+Each variable is one `Var`: name, default, parser and the line of documentation that
+docs/configuration.md repeats. As in opentelemetry-python, a bad value in the environment warns
+once and falls back to the default (a deployment typo must not take a model service down);
+a bad value passed explicitly in code raises.
+
+The standard OTEL_* variables are not redefined here: the OpenTelemetry SDK and exporters read
+them themselves, and Heron reads them only where the SDK does not (see heron._setup).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+_log = logging.getLogger("heron")
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def parse_fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_host_port(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:4318, got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Var(Generic[T]):
+    name: str
+    default: T
+    parse: Callable[[str], T]
+    doc: str
+
+    def get(self, environ: dict[str, str] | None = None) -> T:
+        """The value from the environment, or the default when unset or invalid (with a warning)."""
+        raw = (os.environ if environ is None else environ).get(self.name)
+        if raw is None or raw == "":
+            return self.default
+        try:
+            return self.parse(raw)
+        except (ValueError, TypeError) as exc:
+            _log.warning("heron: ignoring %s=%r (%s); using the default %r", self.name, raw, exc, self.default)
+            return self.default
+
+
+def _str(text: str) -> str:
+    return text
+
+
+# --- SDK -------------------------------------------------------------------------------------
+HERON_ENVIRONMENT = Var(
+    "HERON_ENVIRONMENT", "", _str,
+    "Deployment environment (production, staging …) recorded on every prediction. Falls back to the "
+    "deployment.environment.name resource attribute.",
+)
+HERON_SAMPLE_RATE = Var(
+    "HERON_SAMPLE_RATE", 1.0, parse_fraction,
+    "Share of predictions whose features are logged, decided deterministically from the prediction "
+    "id. Spans and metrics still count every call.",
+)
+HERON_REDACT_FEATURES = Var(
+    "HERON_REDACT_FEATURES", (), parse_list,
+    "Comma-separated feature names or glob patterns (email, *_ssn) dropped before export.",
+)
+HERON_HASH_FEATURES = Var(
+    "HERON_HASH_FEATURES", (), parse_list,
+    "Comma-separated feature names or glob patterns whose values are replaced by a salted SHA-256 "
+    "hash (kept categorical, so drift still works, values unreadable).",
+)
+HERON_MAX_FEATURES = Var(
+    "HERON_MAX_FEATURES", 500, parse_positive_int,
+    "Most features kept per prediction; the rest are dropped and counted.",
+)
+HERON_MAX_STRING_LENGTH = Var(
+    "HERON_MAX_STRING_LENGTH", 256, parse_positive_int,
+    "Longest categorical value kept, in characters; longer values are truncated and counted.",
+)
+HERON_MAX_RECORD_BYTES = Var(
+    "HERON_MAX_RECORD_BYTES", 1_000_000, parse_positive_int,
+    "Largest log record body in bytes; batches are chunked below it.",
+)
+HERON_DISABLED = Var(
+    "HERON_DISABLED", False, parse_bool,
+    "Turn Heron's telemetry off (the decorated functions still run). OTEL_SDK_DISABLED does the same.",
+)
+
+# --- Collector -------------------------------------------------------------------------------
+HERON_DATA_DIR = Var(
+    "HERON_DATA_DIR", os.path.join(os.path.expanduser("~"), ".local", "share", "heron"), _str,
+    "Directory of the embedded store (chdb) and the collector's spool.",
+)
+HERON_CLICKHOUSE_URL = Var(
+    "HERON_CLICKHOUSE_URL", "", _str,
+    "Where data is stored: chdb://PATH (embedded, default: chdb://$HERON_DATA_DIR/chdb) or "
+    "http(s)://user:pass@host:port/database for a ClickHouse server.",
+)
+HERON_DATABASE = Var(
+    "HERON_DATABASE", "heron", _str,
+    "ClickHouse database of all Heron tables (a database in the URL path wins).",
+)
+HERON_CLUSTER = Var(
+    "HERON_CLUSTER", "", _str,
+    "ClickHouse cluster name: DDL runs ON CLUSTER and tables use Replicated engines.",
+)
+HERON_TTL_DAYS = Var(
+    "HERON_TTL_DAYS", 0, int,
+    "Days raw otel_logs / otel_traces rows are kept (0 = forever). Applies when tables are created.",
+)
+HERON_OTLP_HTTP = Var(
+    "HERON_OTLP_HTTP", "127.0.0.1:4318", parse_host_port,
+    "Listen address of the collector's OTLP/HTTP receiver (also /healthz and the admin endpoint).",
+)
+HERON_OTLP_GRPC = Var(
+    "HERON_OTLP_GRPC", "127.0.0.1:4317", parse_host_port,
+    "Listen address of the collector's OTLP/gRPC receiver.",
+)
+HERON_COLLECTOR_TOKEN = Var(
+    "HERON_COLLECTOR_TOKEN", "", _str,
+    "Bearer token required on every OTLP and admin request when set.",
+)
+HERON_MAX_BODY_BYTES = Var(
+    "HERON_MAX_BODY_BYTES", 64 * 1024 * 1024, parse_positive_int,
+    "Largest OTLP request accepted, after decompression (OTLP recommends 64 MiB); larger → 413.",
+)
+HERON_BATCH_ROWS = Var(
+    "HERON_BATCH_ROWS", 20_000, parse_positive_int,
+    "The collector inserts once this many rows of one table are buffered …",
+)
+HERON_BATCH_SECONDS = Var(
+    "HERON_BATCH_SECONDS", 1.0, float,
+    "… or once the oldest buffered row is this many seconds old.",
+)
+HERON_BUFFER_ROWS = Var(
+    "HERON_BUFFER_ROWS", 200_000, parse_positive_int,
+    "Most rows buffered in memory; beyond it the collector answers 503 with Retry-After.",
+)
+HERON_REFRESH_SECONDS = Var(
+    "HERON_REFRESH_SECONDS", 300, parse_positive_int,
+    "Interval of the scheduled analytics (refreshable materialized views).",
+)
+
+ALL: tuple[Var, ...] = tuple(v for v in globals().values() if isinstance(v, Var))
