@@ -83,3 +83,46 @@ def connect(store: StoreURL):
         )
     except Exception as exc:
         raise StoreError(f"cannot reach ClickHouse at {store.redacted()}: {exc}") from exc
+
+
+class LockedClient:
+    """A clickhouse-connect client whose every call holds one lock.
+
+    chDB runs in this process and its client is not documented as thread-safe; the writer, the
+    admin endpoint and the analytics share one client, so each call is serialised. Long waits
+    (a view refresh) are polled by the caller rather than held inside one call.
+    """
+
+    def __init__(self, client, lock) -> None:
+        self._client = client
+        self._lock = lock
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+class Store:
+    """The store a collector or CLI holds: its URL, database and a lock-guarded client."""
+
+    def __init__(self, url: StoreURL, client=None) -> None:
+        import threading
+
+        self.url = url
+        self.database = url.database
+        self._raw = client if client is not None else connect(url)
+        self.client = LockedClient(self._raw, threading.RLock())
+
+    def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str]) -> None:
+        """The writer's sink: one insert of `rows` into `database.table`."""
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
+
+    def close(self) -> None:
+        self.client.close()

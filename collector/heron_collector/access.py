@@ -1,0 +1,109 @@
+"""How the CLI reaches the data: through a running collector, or by opening the store itself.
+
+Only one process can open an embedded (chDB) path. When a collector holds it, it announces its
+admin address in a state file beside the path, and the CLI goes through that read-only
+endpoint; when none runs, the CLI opens the path directly. A server URL is always opened
+directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from heron import _env
+
+from .admin import run_sql
+from .collector import state_path
+from .store import Store, StoreURL
+
+
+class AccessError(RuntimeError):
+    pass
+
+
+class Direct:
+    """This process holds the store."""
+
+    def __init__(self, url: StoreURL) -> None:
+        self.store = Store(url)
+
+    def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        return run_sql(self.store.client, sql, parameters)
+
+    def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
+        from . import analytics
+
+        return analytics.refresh(self.store.client, self.store.database, wait=wait, views=views)
+
+    def views(self) -> list[dict[str, Any]]:
+        from . import analytics
+
+        return analytics.view_status(self.store.client, self.store.database)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Remote:
+    """A running collector holds the store; talk to its admin endpoint."""
+
+    def __init__(self, admin_url: str, token: str = "") -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.token = token
+
+    def _call(self, method: str, route: str, document: Any = None, timeout: float = 600) -> Any:
+        data = json.dumps(document).encode() if document is not None else None
+        request = urllib.request.Request(self.admin_url + route, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", str(exc))
+            except ValueError:
+                message = str(exc)
+            raise AccessError(message) from None
+        except urllib.error.URLError as exc:
+            raise AccessError(f"cannot reach the collector at {self.admin_url}: {exc.reason}") from None
+
+    def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._call("POST", "/admin/sql", {"sql": sql, "parameters": parameters or {}})
+
+    def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
+        return self._call("POST", "/admin/refresh", {"wait": wait, "views": views})["refreshed"]
+
+    def views(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/admin/views")["views"]
+
+    def close(self) -> None:
+        pass
+
+
+def running_collector(url: StoreURL) -> str | None:
+    """The admin URL of a live collector holding this embedded store, if any."""
+    try:
+        with open(state_path(url)) as f:
+            state = json.load(f)
+        with urllib.request.urlopen(state["admin"] + "/healthz", timeout=2) as reply:
+            if reply.status == 200:
+                return state["admin"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def open_access(url: StoreURL, token: str | None = None) -> Direct | Remote:
+    if url.embedded:
+        admin = running_collector(url)
+        if admin:
+            return Remote(admin, token if token is not None else _env.HERON_COLLECTOR_TOKEN.get())
+        if not os.path.isdir(url.path):
+            raise AccessError(f"no store at {url.path}: start `heron collector` (or pass --data-dir)")
+    return Direct(url)
