@@ -1,0 +1,63 @@
+"""Write back what SQL cannot compute: p-values and their correction across features.
+
+The drift view stores, per (model, version, window, feature, method), the test statistic with
+its sample sizes (KS: D, n, m) or degrees of freedom (chi-square) and leaves `p_value` NULL.
+`finalize` finds the windows with such rows, computes the p-values with scipy, adjusts them
+with Benjamini–Hochberg across the features of each window and method, sets `drifted`, and
+inserts the rows again with `computed_at` one microsecond later, so ReplacingMergeTree keeps
+them over the SQL's version, and a newer refresh (later `computed_at`) still wins over them.
+Only aggregated rows move; running it again with nothing new reads one small query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from heron_collector.analytics._stats import benjamini_hochberg, chi2_pvalue, ks_pvalue
+from heron_collector.migrations import identifier
+
+P_VALUE_METHODS = ("ks", "chi2")
+_PENDING = (
+    "SELECT DISTINCT model_name, model_version, window_start FROM {db}.ml_drift FINAL "
+    "WHERE method IN ('ks', 'chi2') AND p_value IS NULL"
+)
+
+
+def finalize(client: Any, database: str) -> int:
+    """Fill p_value, p_value_adjusted and drifted for pending windows; returns rows written."""
+    db = identifier(database, "database")
+    exists = client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'ml_drift'",
+        parameters={"db": db},
+    )
+    if not int(exists):
+        return 0
+    pending = client.query(_PENDING.format(db=db)).result_rows
+    if not pending:
+        return 0
+    result = client.query(
+        f"SELECT * FROM {db}.ml_drift FINAL WHERE method IN ('ks', 'chi2') "
+        "AND (model_name, model_version, window_start) IN "
+        f"(SELECT model_name, model_version, window_start FROM ({_PENDING.format(db=db)}))"
+    )
+    columns = list(result.column_names)
+    rows = [dict(zip(columns, row, strict=True)) for row in result.result_rows]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["method"] == "ks":
+            row["p_value"] = ks_pvalue(row["statistic"], row["n_current"], row["n_reference"])
+        else:
+            row["p_value"] = chi2_pvalue(row["statistic"], row["df"])
+        groups[(row["model_name"], row["model_version"], row["window_start"], row["method"],
+                row["role"] == "feature")].append(row)
+    for group in groups.values():
+        adjusted = benjamini_hochberg([r["p_value"] for r in group])
+        for row, q in zip(group, adjusted, strict=True):
+            row["p_value_adjusted"] = q
+            row["drifted"] = int(q == q and q < row["threshold"])  # q == q: not NaN
+            row["computed_at"] = row["computed_at"] + dt.timedelta(microseconds=1)
+    if rows:
+        client.insert(f"{db}.ml_drift", [[r[c] for c in columns] for r in rows], column_names=columns)
+    return len(rows)

@@ -1,0 +1,57 @@
+"""The distribution functions ClickHouse lacks, applied to aggregated statistics.
+
+Each takes what the SQL views store (a statistic and its sample sizes or degrees of freedom),
+never raw values, and matches scipy's own two-sample tests on the same data:
+
+- `ks_pvalue(d, n, m)` is `scipy.stats.ks_2samp(x, y, method="asymp").pvalue`: the exact
+  one-sample Kolmogorov distribution `kstwo` at the effective size round(n·m/(n+m)). scipy's
+  `method="exact"` needs the samples' lattice (n, m and ties), and is only used by scipy's
+  default below 10,000 rows; asymp is within 1e-3 of it at the sizes where a p-value is Heron's
+  default (docs/statistics.md).
+- `chi2_pvalue(stat, df)` is `scipy.stats.chi2_contingency(table, correction=False).pvalue` for a
+  2×k table (reference vs current counts), df = k − 1 over categories seen in either sample.
+- `benjamini_hochberg(p)` adjusts p-values across the features of one window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def ks_pvalue(d: float, n: int, m: int) -> float:
+    """Two-sided two-sample KS p-value, Smirnov's asymptotic form as scipy computes it."""
+    if n <= 0 or m <= 0:
+        return float("nan")
+    big, small = max(float(n), float(m)), min(float(n), float(m))
+    en = big * small / (big + small)
+    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+
+
+def chi2_pvalue(statistic: float, df: int) -> float:
+    """Upper tail of the chi-square distribution; df 0 (one category) means no evidence: 1."""
+    if df <= 0:
+        return 1.0
+    return float(stats.chi2.sf(statistic, df))
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (step-up, monotone, capped at 1); NaN stays NaN.
+
+    Same numbers as `scipy.stats.false_discovery_control(p, method="bh")` on the non-NaN part.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if not ok.any():
+        return out.tolist()
+    q = p[ok]
+    order = np.argsort(q)
+    ranked = q[order] * len(q) / np.arange(1, len(q) + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    adjusted = np.empty_like(q)
+    adjusted[order] = np.minimum(ranked, 1.0)
+    out[ok] = adjusted
+    return out.tolist()

@@ -1,0 +1,81 @@
+-- Analytics configuration, read by every scheduled view (drift, data quality, performance, SLA).
+--
+-- ml_monitor_config: one row per model ('*' = the default for every model without its own row).
+-- A model's own row replaces the '*' row as a whole (columns you omit take the defaults below).
+--   window_seconds          width of the analysis windows (UTC, aligned to the Unix epoch). 3600.
+--   lookback_seconds        each refresh recomputes the windows that overlap [now − lookback, now],
+--                           so late labels and back-filled predictions are picked up. 259200 (3 d).
+--   reference               'auto' (uploaded profile, else uploaded sample), 'profile', 'sample',
+--                           or 'window' = production data of [reference_start, reference_end).
+--   bins                    quantile bins per numeric feature when Heron bins a reference. 20.
+--   small_sample            when min(n_current, n_reference) <= this, the verdict is a p-value test
+--                           (KS / chi-square, Benjamini–Hochberg across features); above it an
+--                           effect size (normed Wasserstein / Jensen–Shannon). 1000.
+--   ks_exact_max_reference  exact KS (ECDF difference) when the reference sample has at most this
+--                           many values of the feature; binned KS otherwise. 20000.
+--   drift_share             a window's dataset drift is flagged when at least this share of its
+--                           features drifted. 0.5.
+-- ml_drift_config: per model/feature overrides of the verdict method and its threshold; the most
+-- specific matching row wins (model over '*', then feature over '*', then feature_type over '*').
+-- See docs/statistics.md for methods and defaults.
+CREATE TABLE IF NOT EXISTS {{db}}.ml_monitor_config {{on_cluster}} (
+    model_name              String,
+    window_seconds          UInt32 DEFAULT 3600,
+    lookback_seconds        UInt32 DEFAULT 259200,
+    reference               Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3) DEFAULT 'auto',
+    reference_start         Nullable(DateTime64(6, 'UTC')),
+    reference_end           Nullable(DateTime64(6, 'UTC')),
+    bins                    UInt16 DEFAULT 20,
+    small_sample            UInt32 DEFAULT 1000,
+    ks_exact_max_reference  UInt32 DEFAULT 20000,
+    drift_share             Float64 DEFAULT 0.5,
+    updated_at              DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
+ORDER BY model_name;
+
+-- The '*' row, inserted once: a later edit of it by the user is never overwritten.
+INSERT INTO {{db}}.ml_monitor_config (model_name)
+SELECT '*' WHERE (SELECT count() FROM {{db}}.ml_monitor_config WHERE model_name = '*') = 0;
+
+CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_config {{on_cluster}} (
+    model_name    String DEFAULT '*',
+    feature_type  LowCardinality(String) DEFAULT '*',   -- numeric | categorical | prediction | label | *
+    feature       String DEFAULT '*',
+    method        LowCardinality(String),               -- psi | ks | wasserstein | jensen_shannon | chi2
+    threshold     Float64,                              -- p-value methods: alpha; others: statistic >=
+    updated_at    DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
+ORDER BY (model_name, feature_type, feature);
+
+-- ml_monitor_settings: the effective configuration of every model seen (registered or with
+-- predictions), the model's own row over the '*' row over the built-in defaults.
+CREATE OR REPLACE VIEW {{db}}.ml_monitor_settings {{on_cluster}} AS
+SELECT
+    m.model_name AS model_name,
+    greatest(argMax(c.window_seconds, c.priority), 1) AS window_seconds,
+    argMax(c.lookback_seconds, c.priority) AS lookback_seconds,
+    argMax(c.reference, c.priority) AS reference,
+    argMax(c.reference_start, c.priority) AS reference_start,
+    argMax(c.reference_end, c.priority) AS reference_end,
+    greatest(argMax(c.bins, c.priority), 2) AS bins,
+    argMax(c.small_sample, c.priority) AS small_sample,
+    argMax(c.ks_exact_max_reference, c.priority) AS ks_exact_max_reference,
+    argMax(c.drift_share, c.priority) AS drift_share
+FROM
+(
+    SELECT DISTINCT model_name FROM {{db}}.ml_predictions
+    UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_models
+    UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference
+    UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference_profile
+) AS m
+CROSS JOIN
+(
+    SELECT model_name AS cfg_model, toUInt8(if(model_name = '*', 1, 2)) AS priority,
+           window_seconds, lookback_seconds, toString(reference) AS reference, reference_start,
+           reference_end, bins, small_sample, ks_exact_max_reference, drift_share
+    FROM {{db}}.ml_monitor_config FINAL
+    UNION ALL
+    SELECT '*', 0, 3600, 259200, 'auto', NULL, NULL, 20, 1000, 20000, 0.5
+) AS c
+WHERE c.cfg_model = m.model_name OR c.cfg_model = '*'
+GROUP BY m.model_name;
