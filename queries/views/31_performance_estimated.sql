@@ -1,0 +1,120 @@
+-- Estimated performance without labels (CBPE, confidence-based performance estimation) for
+-- binary classifiers that send a positive-class probability (ml_predictions.score).
+--
+-- Reads   ml_predictions, ml_models (task = 'binary_classification', positive_class),
+--         ml_performance_settings (the same windows and look-back as ml_performance).
+-- Writes  ml_performance_estimated: the same identity and long format as ml_performance
+--         (read with FINAL); ml_performance_vs_estimated (32_*.sql) puts both side by side.
+--
+-- Assumption: the score is calibrated, P(label = positive | score = p) = p. Then for every row
+-- the expected confusion-matrix contribution is, with ŷ the predicted label,
+--     E[TP] = p·[ŷ=1]   E[FP] = (1−p)·[ŷ=1]   E[FN] = p·[ŷ=0]   E[TN] = (1−p)·[ŷ=0]
+-- and the window's expected counts are their sums. Metrics are ratios of expected counts, as in
+-- NannyML's CBPE: accuracy = (TP+TN)/n, precision = TP/(TP+FP), recall = TP/(TP+FN),
+-- F1 = 2TP/(2TP+FP+FN). Expected ROC AUC: the ROC curve whose points, for each distinct score
+-- threshold t (scores sorted descending, ties grouped), are (ΣFP-weights/ΣN-weights,
+-- ΣTP-weights/ΣP-weights) over rows with score ≥ t, with weights p (positive) and 1−p
+-- (negative), integrated by the trapezoid rule — the realised ROC AUC with labels replaced by p.
+-- Rows without a finite score, or whose score lies outside [0, 1], are left out (`scored`).
+-- Unlike NannyML, Heron does not recalibrate scores on a reference set (yet): an uncalibrated
+-- model gives biased estimates, which the realised metric beside it reveals once labels arrive.
+
+CREATE TABLE IF NOT EXISTS {{db}}.ml_performance_estimated {{on_cluster}} (
+    model_name      LowCardinality(String),
+    model_version   LowCardinality(String),
+    window_seconds  UInt32,
+    window_start    DateTime('UTC'),
+    window_end      DateTime('UTC'),           -- exclusive
+    segment_key     LowCardinality(String),    -- '' = all predictions of the window, else a tag name
+    segment_value   String,
+    metric          LowCardinality(String),    -- accuracy, precision, recall, f1, roc_auc, tp, fp, fn, tn
+    value           Nullable(Float64),         -- the estimate; NULL = undefined
+    predictions     UInt64,                    -- predictions in the window and segment
+    scored          UInt64,                    -- of them used: finite score in [0, 1] and a predicted label
+    computed_at     DateTime64(3, 'UTC')
+) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
+
+CREATE MATERIALIZED VIEW {{db}}.ml_performance_estimated_mv {{on_cluster}}
+{{refresh}} APPEND
+TO {{db}}.ml_performance_estimated AS
+WITH
+    (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
+    now() AS refresh_time,
+    now64(3) AS computed,
+    settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
+    models AS (
+        SELECT model_name, model_version,
+               argMax(task, inserted_at) AS task,
+               argMax(positive_class, inserted_at) AS positive_class
+        FROM {{db}}.ml_models
+        GROUP BY model_name, model_version
+        HAVING task = 'binary_classification'
+    ),
+    base AS (
+        SELECT p.model_name AS model_name,
+               p.model_version AS model_version,
+               st.window_seconds AS w,
+               st.lookback_seconds AS lb,
+               intDiv(toUnixTimestamp(p.timestamp), w) * w AS ws,
+               p.prediction IS NOT NULL AND isFinite(p.score) AND p.score >= 0 AND p.score <= 1 AS ok,
+               assumeNotNull(p.score) AS s,
+               p.prediction = if(m.positive_class = '', '1', m.positive_class) AS yhat,
+               p.tags AS tags
+        FROM {{db}}.ml_predictions AS p
+        INNER JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
+        INNER JOIN settings AS st ON st.model_name = p.model_name
+        WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
+    ),
+    agg AS (
+        SELECT model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
+               count() AS n,
+               countIf(ok) AS ns,
+               sumIf(s, ok AND yhat) AS etp,
+               sumIf(1 - s, ok AND yhat) AS efp,
+               sumIf(s, ok AND NOT yhat) AS efn,
+               sumIf(1 - s, ok AND NOT yhat) AS etn,
+               sumIf(s, ok) AS epos,
+               sumIf(1 - s, ok) AS eneg,
+               -- expected ROC: cumulative weights at each distinct threshold, scores descending
+               arraySort(x -> -x, groupArrayIf(s, ok)) AS sorted,
+               arrayCumSum(sorted) AS cum_pos,
+               arrayCumSum(arrayMap(x -> 1 - x, sorted)) AS cum_neg,
+               -- the last row of each group of tied scores (NaN sentinel: never equal)
+               arrayMap((a, b) -> a != b, sorted, arrayPushBack(arrayPopFront(sorted), nan)) AS last_of_tie,
+               arrayFilter((v, l) -> l, cum_pos, last_of_tie) AS tps,
+               arrayFilter((v, l) -> l, cum_neg, last_of_tie) AS fps,
+               arraySum(arrayMap((d, a, b) -> d * (a + b),
+                                 arrayPopFront(arrayDifference(arrayPushFront(fps, 0.))),
+                                 tps,
+                                 arrayPopBack(arrayPushFront(tps, 0.)))) AS twice_area
+        FROM base
+        ARRAY JOIN arrayConcat([('', '')], CAST(tags, 'Array(Tuple(String, String))')) AS seg
+        WHERE ws >= intDiv(toUnixTimestamp(refresh_time) - lb, w) * w
+        GROUP BY model_name, model_version, w, ws, segment_key, segment_value
+    )
+SELECT model_name,
+       model_version,
+       w AS window_seconds,
+       toDateTime(ws, 'UTC') AS window_start,
+       toDateTime(ws + w, 'UTC') AS window_end,
+       segment_key,
+       segment_value,
+       mv.1 AS metric,
+       mv.2 AS value,
+       n AS predictions,
+       ns AS scored,
+       computed AS computed_at
+FROM agg
+ARRAY JOIN CAST([
+    ('accuracy', if(ns > 0, (etp + etn) / ns, NULL)),
+    ('precision', if(etp + efp > 0, etp / (etp + efp), NULL)),
+    ('recall', if(etp + efn > 0, etp / (etp + efn), NULL)),
+    ('f1', if(2 * etp + efp + efn > 0, 2 * etp / (2 * etp + efp + efn), NULL)),
+    ('roc_auc', if(epos > 0 AND eneg > 0, twice_area / (2 * epos * eneg), NULL)),
+    ('tp', if(ns > 0, etp, NULL)),
+    ('fp', if(ns > 0, efp, NULL)),
+    ('fn', if(ns > 0, efn, NULL)),
+    ('tn', if(ns > 0, etn, NULL))
+], 'Array(Tuple(String, Nullable(Float64)))') AS mv;
