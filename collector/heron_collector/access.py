@@ -32,7 +32,7 @@ class Direct:
         self.store = Store(url)
 
     def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        return run_sql(self.store.client, sql, parameters)
+        return run_sql(self.store.reader(), sql, parameters)
 
     def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
         from . import analytics

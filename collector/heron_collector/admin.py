@@ -2,7 +2,8 @@
 
 In embedded mode only the collector's process can open the chDB path, so `heron sql`,
 `heron refresh` and `heron views` reach the data through here. SQL runs with ClickHouse's
-`readonly=1`, which refuses writes, DDL, SYSTEM commands and setting changes.
+`readonly=1` in a session of its own (Store.reader), which refuses writes, DDL, SYSTEM
+commands, file access and setting changes.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .collector import Collector
 
-MAX_ROWS = 100_000
-
-
-def run_sql(client, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A read-only query as {columns, types, rows}; at most MAX_ROWS rows."""
-    result = client.query(sql, parameters=parameters or None,
-                          settings={"readonly": 1, "max_result_rows": MAX_ROWS, "result_overflow_mode": "break"})
+def run_sql(reader, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A query on the read-only session as {columns, types, rows} (rows capped by the session)."""
+    result = reader.query(sql, parameters=parameters or None)
     return {
         "columns": list(result.column_names),
         "types": [t.name for t in result.column_types],
@@ -41,7 +38,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         if not isinstance(sql, str) or not sql.strip():
             return 400, {"error": 'body must be {"sql": "SELECT …", "parameters": {…}}'}
         try:
-            return 200, run_sql(store.client, sql, request.get("parameters"))
+            return 200, run_sql(store.reader(), sql, request.get("parameters"))
         except Exception as exc:  # a bad query is the caller's error, reported verbatim
             return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):

@@ -78,12 +78,25 @@ class Handler(BaseHTTPRequestHandler):
                          self.headers.get("Content-Type", ""))
             return None
         if int(length) > limit:
-            self.close_connection = True  # the unread body must not be parsed as the next request
+            # Drain a moderately oversized body so a client that writes it all before reading gets
+            # the 413; beyond twice the limit just close (the unread rest must not be parsed as the
+            # next request). Drained bytes are discarded, never held.
+            if int(length) <= 2 * limit:
+                self._discard(int(length))
+            else:
+                self.close_connection = True
             self._status(413, code_pb2.RESOURCE_EXHAUSTED,
                          f"body is {length} bytes; the limit is {limit} (HERON_MAX_BODY_BYTES)",
                          self.headers.get("Content-Type", ""))
             return None
         return self.rfile.read(int(length))
+
+    def _discard(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                break
+            length -= len(chunk)
 
     # --- routes -----------------------------------------------------------------------------
     def do_GET(self) -> None:

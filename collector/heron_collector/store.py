@@ -53,7 +53,10 @@ def resolve_url(url: str | None = None, data_dir: str | None = None, database: s
     )
 
 
-def connect(store: StoreURL):
+MAX_RESULT_ROWS = 100_000
+
+
+def connect(store: StoreURL, settings: dict | None = None):
     """A clickhouse-connect client for the store. Embedded: only one process may hold the path."""
     import clickhouse_connect
 
@@ -80,6 +83,7 @@ def connect(store: StoreURL):
             password=unquote(parts.password or ""),
             secure=parts.scheme == "https",
             database="default",
+            settings=settings or {},
         )
     except Exception as exc:
         raise StoreError(f"cannot reach ClickHouse at {store.redacted()}: {exc}") from exc
@@ -117,12 +121,34 @@ class Store:
 
         self.url = url
         self.database = url.database
-        self._raw = client if client is not None else connect(url)
-        self.client = LockedClient(self._raw, threading.RLock())
+        self._lock = threading.RLock()
+        self.client = LockedClient(client if client is not None else connect(url), self._lock)
+        self._reader: LockedClient | None = None
+
+    def reader(self) -> LockedClient:
+        """A second session that can only read: ClickHouse's readonly=1, set once for good.
+
+        Per-query readonly is not enough in embedded mode: chDB keeps a failed query's settings
+        in its session, which would leave the writer's session read-only. A session of its own
+        is also how a server deployment should run untrusted SQL.
+        """
+        if self._reader is None:
+            limits = {"max_result_rows": MAX_RESULT_ROWS, "result_overflow_mode": "break"}
+            if self.url.embedded:
+                raw = connect(self.url)
+                for name, value in limits.items():
+                    raw.command(f"SET {name} = '{value}'")
+                raw.command("SET readonly = 1")
+            else:
+                raw = connect(self.url, settings={**limits, "readonly": 1})
+            self._reader = LockedClient(raw, self._lock)
+        return self._reader
 
     def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str]) -> None:
         """The writer's sink: one insert of `rows` into `database.table`."""
         self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.client.close()

@@ -40,7 +40,8 @@ def test_columns_types_defaults_and_codecs_match_the_exporter(expected, table):
 def test_skip_indexes_and_sorting_match_the_exporter(expected, table):
     assert (expected.query(INDEXES, parameters={"db": "heron", "table": table}).result_rows
             == expected.query(INDEXES, parameters={"db": "expected", "table": table}).result_rows)
-    keys = "SELECT partition_key, sorting_key, primary_key FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+    keys = ("SELECT partition_key, sorting_key, primary_key FROM system.tables "
+            "WHERE database = {db:String} AND name = {t:String}")
     assert (expected.query(keys, parameters={"db": "heron", "t": table}).result_rows
             == expected.query(keys, parameters={"db": "expected", "t": table}).result_rows)
 
