@@ -49,7 +49,7 @@ def parse_list(text: str) -> tuple[str, ...]:
 
 
 def parse_host_port(text: str) -> str:
-    host, sep, port = text.rpartition(":")
+    _host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:4318, got {text!r}")
     return text
@@ -109,6 +109,25 @@ HERON_MAX_STRING_LENGTH = Var(
 HERON_MAX_RECORD_BYTES = Var(
     "HERON_MAX_RECORD_BYTES", 1_000_000, parse_positive_int,
     "Largest log record body in bytes; batches are chunked below it.",
+)
+HERON_HASH_SALT = Var(
+    "HERON_HASH_SALT", "", _str,
+    "Salt mixed into HERON_HASH_FEATURES hashes. Keep it secret and identical across the processes of "
+    "one model, or hashed categories stop matching between them.",
+)
+HERON_METRICS = Var(
+    "HERON_METRICS", True, parse_bool,
+    "Export Heron's OpenTelemetry metrics (heron.predictions counter, heron.predict.duration "
+    "histogram) when Heron installs its own providers.",
+)
+HERON_REFERENCE_SAMPLE_ROWS = Var(
+    "HERON_REFERENCE_SAMPLE_ROWS", 10_000, parse_positive_int,
+    "Most training-set rows heron.log_reference uploads as a sample (the profile covers every row).",
+)
+HERON_MAX_CATEGORIES = Var(
+    "HERON_MAX_CATEGORIES", 1_000, parse_positive_int,
+    "Most distinct values a reference profile keeps per categorical feature; the rest are summed "
+    "under __other__.",
 )
 HERON_DISABLED = Var(
     "HERON_DISABLED", False, parse_bool,

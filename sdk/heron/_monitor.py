@@ -1,0 +1,358 @@
+"""``@heron.monitor``: one decorator, four wrapper shapes, one shared `Observation`.
+
+The shape (function, coroutine function, generator function, async generator function) and
+everything that does not depend on the call (model attributes, where the features are among the
+arguments) are decided once, at decoration time. At call time the wrapper captures the features,
+runs the function exactly as it would run undecorated, and hands the outcome to the observation.
+If capturing fails, the function still runs (unobserved); a fault is only ever counted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar, overload
+
+from . import _registry, _setup, _stats
+from ._observe import Observation, _last
+
+F = TypeVar("F", bound=Callable[..., Any])
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_Capture = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _param_getter(params: list[inspect.Parameter], name: str) -> _Capture:
+    index = next((i for i, p in enumerate(params) if p.name == name and p.kind in _POSITIONAL), None)
+    default = next((p.default for p in params if p.name == name), inspect.Parameter.empty)
+    default = None if default is inspect.Parameter.empty else default
+
+    def get(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if index is not None and len(args) > index:
+            return args[index]
+        return kwargs.get(name, default)
+
+    return get
+
+
+def _capture_for(fn: Callable[..., Any], features: str | Callable[..., Any] | None, ids: str | None) -> _Capture:
+    """How to find the features among a call's arguments, decided once per decorated function."""
+    if callable(features):
+        extractor = features
+
+        def call_extractor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return extractor(*args, **kwargs)
+
+        return call_extractor
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if isinstance(features, str):
+        if not any(p.name == features for p in params):
+            raise ValueError(
+                f"monitor(features={features!r}): {fn.__qualname__} has no parameter {features!r}; "
+                f"name one of {[p.name for p in params]} or pass an extractor function"
+            )
+        return _param_getter(params, features)
+    skip = 1 if params and params[0].name in ("self", "cls") and params[0].kind in _POSITIONAL else 0
+    data = [
+        p for p in params[skip:]
+        if p.kind in (*_POSITIONAL, inspect.Parameter.KEYWORD_ONLY) and p.name != ids
+    ]
+    variadic = any(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in params)
+    if len(data) == 1 and not variadic:
+        return _param_getter(params, data[0].name)
+    if not data:
+        def only_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            rest = args[skip:]
+            if len(rest) == 1 and not kwargs:
+                return rest[0]
+            return dict(kwargs) if kwargs and not rest else None
+
+        return only_argument
+    positional = [p.name for p in params[skip:] if p.kind in _POSITIONAL]
+    names = {p.name for p in data}
+    defaults = {p.name: p.default for p in data if p.default is not inspect.Parameter.empty}
+
+    def keywords(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        row = dict(defaults)
+        row.update(zip(positional, args[skip:], strict=False))
+        for k, v in kwargs.items():
+            if k in names:
+                row[k] = v
+        row.pop(ids, None)
+        return row
+
+    return keywords
+
+
+class _Tap:
+    """Delegates a generator's protocol exactly (for ``yield from``), keeping what it yields."""
+
+    __slots__ = ("_gen", "items")
+
+    def __init__(self, gen: Any) -> None:
+        self._gen = gen
+        self.items: list[Any] = []
+
+    def __iter__(self) -> _Tap:
+        return self
+
+    def __next__(self) -> Any:
+        value = next(self._gen)
+        self.items.append(value)
+        return value
+
+    def send(self, value: Any) -> Any:
+        out = self._gen.send(value)
+        self.items.append(out)
+        return out
+
+    def throw(self, *args: Any) -> Any:
+        out = self._gen.throw(*args)
+        self.items.append(out)
+        return out
+
+    def close(self) -> None:
+        self._gen.close()
+
+
+def _stream_result(items: list[Any], rows: int) -> Any:
+    if len(items) == 1:
+        return items[0]
+    if items and len(items) == rows:
+        return items
+    return None
+
+
+def _decorate(
+    fn: F,
+    model: str | None,
+    version: str,
+    task: str,
+    features: str | Callable[..., Any] | None,
+    prediction: Callable[[Any], Any] | None,
+    ids: str | Callable[..., Any] | None,
+    feature_names: Sequence[str] | None,
+    classes: Sequence[Any] | None,
+    tags: Mapping[str, Any] | None,
+) -> F:
+    if not callable(fn):
+        raise TypeError(f"heron.monitor decorates functions, got {type(fn).__name__}")
+    name = model or getattr(fn, "__qualname__", None) or repr(fn)
+    m = _registry.model(name, version, task)
+    capture = _capture_for(fn, features, ids if isinstance(ids, str) else None)
+    if isinstance(ids, str):
+        get_ids: _Capture | None = _param_getter(list(inspect.signature(fn).parameters.values()), ids)
+    elif callable(ids):
+        id_fn = ids
+
+        def get_ids(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return id_fn(*args, **kwargs)
+    else:
+        get_ids = None
+    static_tags = dict(tags) if tags else None
+    get_state = _setup.get
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any], state: _setup.State, attach: bool) -> Observation:
+        obs = Observation(m, state, tags=static_tags, attach=attach, feature_names=feature_names, classes=classes)
+        data = capture(args, kwargs)
+        if data is not None:
+            obs.features(data)
+        if get_ids is not None:
+            given = get_ids(args, kwargs)
+            if given is not None:
+                obs.features(ids=given)
+        obs._start()
+        return obs
+
+    def outcome(obs: Observation, result: Any) -> None:
+        if prediction is not None:
+            try:
+                result = prediction(result)
+            except Exception as exc:
+                _stats.fault("prediction_extractor", exc)
+                result = None
+        obs._result = result
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = get_state()
+            agen = fn(*args, **kwargs)
+            obs = None
+            if state.enabled:
+                try:
+                    obs = begin(args, kwargs, state, False)
+                except Exception as exc:
+                    _stats.fault("capture", exc)
+            items: list[Any] = []
+            try:
+                try:
+                    item = await agen.__anext__()
+                    while True:
+                        items.append(item)
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            await agen.aclose()
+                            raise
+                        except BaseException as thrown:
+                            item = await agen.athrow(thrown)
+                        else:
+                            item = await (agen.asend(sent) if sent is not None else agen.__anext__())
+                except StopAsyncIteration:
+                    pass
+            except GeneratorExit:
+                if obs is not None:
+                    outcome(obs, _stream_result(items, obs.rows))
+                    obs._finish(None)
+                raise
+            except BaseException as exc:
+                if obs is not None:
+                    obs._finish(exc)
+                raise
+            if obs is not None:
+                outcome(obs, _stream_result(items, obs.rows))
+                obs._finish(None)
+                _last.set(obs)
+
+        return agen_wrapper  # type: ignore[return-value]
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = get_state()
+            gen = fn(*args, **kwargs)
+            obs = None
+            if state.enabled:
+                try:
+                    obs = begin(args, kwargs, state, False)
+                except Exception as exc:
+                    _stats.fault("capture", exc)
+            if obs is None:
+                return (yield from gen)
+            tap = _Tap(gen)
+            try:
+                value = yield from tap
+            except GeneratorExit:
+                outcome(obs, _stream_result(tap.items, obs.rows))
+                obs._finish(None)
+                raise
+            except BaseException as exc:
+                obs._finish(exc)
+                raise
+            outcome(obs, _stream_result(tap.items, obs.rows))
+            obs._finish(None)
+            _last.set(obs)
+            return value
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = _setup._state or get_state()
+            if not state.enabled:
+                return await fn(*args, **kwargs)
+            try:
+                obs = begin(args, kwargs, state, True)
+            except Exception as exc:
+                _stats.fault("capture", exc)
+                return await fn(*args, **kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                obs._finish(exc)
+                raise
+            outcome(obs, result)
+            obs._finish(None)
+            _last.set(obs)
+            return result
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _setup._state or get_state()
+        if not state.enabled:
+            return fn(*args, **kwargs)
+        try:
+            obs = begin(args, kwargs, state, True)
+        except Exception as exc:
+            _stats.fault("capture", exc)
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            obs._finish(exc)
+            raise
+        outcome(obs, result)
+        obs._finish(None)
+        _last.set(obs)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+@overload
+def monitor(fn: F, /) -> F: ...
+
+
+@overload
+def monitor(
+    fn: None = None,
+    /,
+    *,
+    model: str | None = None,
+    version: str = "unversioned",
+    task: str | None = None,
+    features: str | Callable[..., Any] | None = None,
+    prediction: Callable[[Any], Any] | None = None,
+    ids: str | Callable[..., Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    classes: Sequence[Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def monitor(
+    fn: F | None = None,
+    /,
+    *,
+    model: str | None = None,
+    version: str = "unversioned",
+    task: str | None = None,
+    features: str | Callable[..., Any] | None = None,
+    prediction: Callable[[Any], Any] | None = None,
+    ids: str | Callable[..., Any] | None = None,
+    feature_names: Sequence[str] | None = None,
+    classes: Sequence[Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> F | Callable[[F], F]:
+    """Monitor a predict function: ``@heron.monitor`` or ``@heron.monitor(model=..., version=...)``.
+
+    Every call becomes one ``heron.predict`` span and one prediction record (one columnar record
+    for a batch), plus the ``heron.predictions`` counter and ``heron.predict.duration`` histogram.
+    The function returns and raises exactly what it would undecorated.
+
+    - ``model`` (default: the function's qualified name), ``version``, ``task``
+      (binary_classification, multiclass_classification, regression).
+    - ``features``: the parameter holding the features, or ``f(*args, **kwargs) -> features``.
+      Default: the single argument (after self/cls), or all arguments by name.
+    - ``prediction``: ``f(result) -> predictions`` when the result is not a label, value, array,
+      probability matrix or dict with prediction/score/probabilities keys.
+    - ``ids``: the parameter carrying your own prediction ids (or ``f(*args, **kwargs) -> ids``).
+    - ``feature_names`` for unnamed numpy/list columns; ``classes`` for probability columns
+      (e.g. ``model.classes_``); ``tags``: segments recorded on every call.
+    """
+    task_checked = _registry.check_task(task)
+    if model is not None and (not isinstance(model, str) or not model):
+        raise ValueError(f"monitor(model=...): expected a non-empty string, got {model!r}")
+
+    def decorate(f: F) -> F:
+        return _decorate(f, model, str(version), task_checked, features, prediction, ids,
+                         feature_names, classes, tags)
+
+    return decorate(fn) if fn is not None else decorate

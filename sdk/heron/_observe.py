@@ -1,0 +1,477 @@
+"""One observation = one prediction call: span, prediction record, metrics.
+
+`Observation` is the single context manager behind both ``heron.observe(...)`` and every
+``@heron.monitor`` wrapper shape. Its methods never raise into the caller: a fault in telemetry
+is counted (heron.stats()) and the caller's code runs on unaffected.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from time import perf_counter
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from opentelemetry import context as _context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from . import _extract, _ids, _record, _registry, _setup, _stats
+from ._extract import Outputs, Table
+from ._privacy import Policy
+
+_last: ContextVar[Observation | None] = ContextVar("heron_last_observation", default=None)
+_ERROR = StatusCode.ERROR
+
+
+def error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def to_seconds(ts: Any) -> float:
+    if isinstance(ts, _dt.datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=_dt.timezone.utc)
+        return ts.timestamp()
+    if isinstance(ts, np.datetime64):
+        return float(ts.astype("datetime64[us]").astype(np.int64)) / 1e6
+    if hasattr(ts, "timestamp") and callable(ts.timestamp):  # pandas.Timestamp
+        return float(ts.timestamp())
+    return float(ts)
+
+
+def timestamps(ts: Any) -> float | list[float]:
+    """Explicit timestamps as Unix seconds: one float, or one per row."""
+    if isinstance(ts, np.ndarray) and ts.dtype.kind == "M":
+        return (ts.astype("datetime64[us]").astype(np.int64) / 1e6).tolist()
+    if type(ts).__name__ in ("Series", "DatetimeIndex") and hasattr(ts, "to_numpy"):
+        return timestamps(np.asarray(ts.to_numpy(dtype="datetime64[us]")))
+    if isinstance(ts, (list, tuple, np.ndarray)):
+        return [to_seconds(t) for t in ts]
+    return to_seconds(ts)
+
+
+def normalise_ids(ids: Any) -> list[str]:
+    if isinstance(ids, (str, int, np.integer)):
+        return [str(ids)]
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    return [str(i) for i in ids]
+
+
+class PredictionBody(_setup.Lazy):
+    """A `heron.prediction` body, rendered (possibly in the export thread) by `render()`."""
+
+    __slots__ = ("ids", "kinds", "latency_ms", "max_bytes", "outputs", "policy", "rate", "table", "tags", "ts")
+
+    def __init__(
+        self, kinds: dict[str, str], policy: Policy, table: Table | None, outputs: Outputs | None,
+        ids: list[str], tags: dict[str, str] | None, latency_ms: float | None, ts: Any, rate: float,
+        max_bytes: int,
+    ) -> None:
+        self.kinds = kinds
+        self.policy = policy
+        self.table = table
+        self.outputs = outputs
+        self.ids = ids
+        self.tags = tags
+        self.latency_ms = latency_ms
+        self.ts = ts
+        self.rate = rate
+        self.max_bytes = max_bytes
+
+    def render(self) -> list[tuple[str, int, str]]:
+        rows = len(self.ids)
+        single = rows == 1 and (self.table is None or self.table.row is not None or self.table.rows == 1)
+        body: dict[str, Any] = {"id": self.ids[0] if single else self.ids}
+        if self.table is not None:
+            numeric, categorical = _record.features(self.table, self.policy, self.kinds)
+            if single and self.table.row is None:
+                numeric = {k: v[0] for k, v in numeric.items()}
+                categorical = {k: v[0] for k, v in categorical.items()}
+            if numeric:
+                body["numeric"] = numeric
+            if categorical:
+                body["categorical"] = categorical
+        if self.outputs is not None:
+            out = _record.outputs(self.outputs, columnar=self.outputs.rows != 1 or not single, policy=self.policy)
+            if single and self.outputs.rows != 1:
+                out = _unwrap(out)
+            body.update(out)
+        if self.tags:
+            body["tags"] = self.tags
+        if self.latency_ms is not None:
+            body["latency_ms"] = round(self.latency_ms, 4)
+        if self.ts is not None:
+            body["ts"] = self.ts if single or isinstance(self.ts, list) else [self.ts] * rows
+            if single and isinstance(body["ts"], list):
+                body["ts"] = body["ts"][0]
+        if single:
+            return _record.chunks(body, 1, False, self.max_bytes)
+        _record.broadcast(body, rows)
+        if self.rate < 1.0:
+            mask = _ids.keep_mask(self.ids, self.rate)
+            kept = sum(mask)
+            if kept < rows:
+                _stats.count("predictions_sampled_out", rows - kept)
+                if not kept:
+                    return []
+                _record.apply_mask(body, mask)
+                rows = kept
+        return _record.chunks(body, rows, True, self.max_bytes)
+
+
+def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in section.items():
+        if isinstance(v, dict):
+            out[k] = {n: (c[0] if isinstance(c, list) else c) for n, c in v.items()}
+        else:
+            out[k] = v[0] if isinstance(v, list) else v
+    return out
+
+
+class Observation:
+    """The features, predictions and tags of one predict call (or one back-filled batch).
+
+    Use it as ``with heron.observe(model=..., version=...) as obs:`` (or ``async with``)::
+
+        with heron.observe(model="churn", version="3") as obs:
+            obs.features(row)                 # dict, DataFrame, array, dataclass, keywords …
+            obs.prediction(model.predict(x))  # label, value, array, probabilities, dict
+            obs.tag(segment="eu")
+        save(obs.id)                          # join ground truth later with this id
+    """
+
+    __slots__ = (
+        "_attach", "_classes", "_done", "_feature_names", "_ids", "_model", "_ns", "_outputs",
+        "_result", "_span", "_state", "_t0", "_table", "_tags", "_token", "_ts",
+    )
+
+    def __init__(
+        self,
+        model: _registry.Model,
+        state: _setup.State,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+        ids: Any = None,
+        attach: bool = True,
+        feature_names: Sequence[str] | None = None,
+        classes: Sequence[Any] | None = None,
+    ) -> None:
+        self._model = model
+        self._state = state
+        self._tags: dict[str, str] | None = None
+        self._ts: Any = None
+        self._ids: list[str] | None = None
+        self._table: Table | None = None
+        self._outputs: Outputs | None = None
+        self._result: Any = _MISSING
+        self._span: Any = None
+        self._token: Any = None
+        self._attach = attach
+        self._feature_names = feature_names
+        self._classes = classes
+        self._done = False
+        self._t0 = 0.0
+        self._ns = 0
+        if tags:
+            self.tag(**tags)
+        if timestamp is not None:
+            try:
+                self._ts = timestamps(timestamp)
+            except Exception as exc:
+                _stats.fault("timestamp", exc)
+        if ids is not None:
+            try:
+                self._ids = normalise_ids(ids)
+            except Exception as exc:
+                _stats.fault("ids", exc)
+
+    # -- what the caller tells us -------------------------------------------------------------
+    def features(self, data: Any = None, /, *, ids: Any = None, **named: Any) -> Observation:
+        """Record the model's input: a dict, DataFrame, Series, numpy array, list, dataclass,
+        pydantic model, or keyword arguments (one row). ``ids`` gives the prediction ids."""
+        try:
+            if data is None and named:
+                data = named
+            elif named and isinstance(data, dict):
+                data = {**data, **named}
+            if data is not None:
+                table = _extract.features_of(data, self._feature_names)
+                if table is None:
+                    _stats.fault("features", TypeError(
+                        f"cannot read features from {type(data).__name__}; pass a dict, DataFrame, "
+                        "numpy array, list, dataclass or pydantic model, or give monitor(features=...) "
+                        "an extractor function"))
+                self._table = table
+            if ids is not None:
+                self._ids = normalise_ids(ids)
+        except Exception as exc:
+            _stats.fault("features", exc)
+        return self
+
+    def prediction(
+        self, result: Any = None, /, *, score: Any = None, probabilities: Mapping[str, Any] | None = None
+    ) -> Observation:
+        """Record the model's output: a label or value, an array of them, class probabilities
+        (2-D array), or a dict with prediction / score / probabilities keys."""
+        try:
+            rows = self._table.rows if self._table is not None else None
+            out = _extract.outputs_of(result, rows, self._classes) if result is not None else None
+            if out is None and (score is not None or probabilities is not None):
+                out = Outputs(rows if rows is not None else 1)
+            if out is None:
+                if result is not None:
+                    _stats.fault("prediction", TypeError(
+                        f"cannot read predictions from {type(result).__name__}; give monitor(prediction=...) "
+                        "an extractor function"))
+                return self
+            if score is not None:
+                out.score = _extract._column_or_scalar(score)
+            if probabilities is not None:
+                out.probabilities = {str(k): _extract._column_or_scalar(v) for k, v in probabilities.items()}
+            self._outputs = out
+        except Exception as exc:
+            _stats.fault("prediction", exc)
+        return self
+
+    def tag(self, **tags: Any) -> Observation:
+        """Segments of this call (string → string), e.g. ``obs.tag(region="eu", route="canary")``."""
+        try:
+            if self._tags is None:
+                self._tags = {}
+            for k, v in tags.items():
+                self._tags[str(k)] = _record.text(v, self._state.policy) or ""
+        except Exception as exc:
+            _stats.fault("tags", exc)
+        return self
+
+    @property
+    def rows(self) -> int:
+        if self._table is not None:
+            return self._table.rows
+        if self._outputs is not None and self._outputs.rows is not None:
+            return self._outputs.rows
+        return 1
+
+    @property
+    def ids(self) -> list[str]:
+        """The prediction ids of this call, one per row (generated unless given)."""
+        rows = self.rows
+        if self._ids is None or (len(self._ids) != rows and not self._done):
+            self._ids = [_ids.one()] if rows == 1 else _ids.many(rows)
+        return self._ids
+
+    @property
+    def id(self) -> str:
+        """The prediction id (the first one, for a batch)."""
+        return self.ids[0]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> Observation:
+        self._start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
+        self._finish(exc)
+        return False
+
+    async def __aenter__(self) -> Observation:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        self._finish(exc)
+        return False
+
+    def _start(self) -> None:
+        self._ns = time.time_ns()
+        self._t0 = perf_counter()
+        state = self._state
+        if not state.enabled or self._ts is not None:
+            return  # disabled, or a back-fill: no span, no metrics
+        try:
+            span = state.tracer.start_span("heron.predict", attributes=self._model.metric_attrs)
+            self._span = span
+            if self._attach:
+                self._token = _context.attach(trace.set_span_in_context(span))
+        except Exception as exc:
+            _stats.fault("span", exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        state = self._state
+        span = self._span
+        try:
+            if not state.enabled:
+                return
+            model = self._model
+            if self._result is not _MISSING and exc is None:
+                self.prediction(self._result)
+                self._result = _MISSING
+            rows = self.rows
+            if span is not None:
+                latency = perf_counter() - self._t0
+                span.set_attribute("heron.rows", rows)
+                attrs = model.metric_attrs
+                if exc is not None:
+                    etype = error_type(exc)
+                    if isinstance(exc, Exception):
+                        span.record_exception(exc)
+                    span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
+                    span.set_attribute("error.type", etype)
+                    attrs = {**attrs, "error.type": etype}
+                state.predictions.add(rows, attrs)
+                state.duration.record(latency, attrs)
+            if exc is None and (self._table is not None or self._outputs is not None):
+                ids = self.ids
+                if len(ids) != rows:
+                    raise ValueError(f"{len(ids)} prediction ids given for {rows} rows")
+                rate = state.sample_rate
+                if rows == 1 and rate < 1.0 and not _ids.keep(ids[0], rate):
+                    _stats.count("predictions_sampled_out")
+                else:
+                    body = PredictionBody(
+                        model.kinds, state.policy, self._table, self._outputs, ids, self._tags,
+                        (perf_counter() - self._t0) * 1000.0 if span is not None else None, self._ts,
+                        rate, state.settings.max_record_bytes,
+                    )
+                    ctx = trace.set_span_in_context(span) if span is not None and self._token is None else None
+                    ts_ns = self._ns
+                    if self._ts is not None:
+                        first = self._ts[0] if isinstance(self._ts, list) else self._ts
+                        ts_ns = int(first * 1e9)
+                    _setup.emit(state, "heron.prediction", model.attrs, body, rows, ts_ns, ctx)
+            if not model.registered:
+                _registry.emit_registration(model)
+        except Exception as err:
+            _stats.fault("observe", err)
+        finally:
+            if self._token is not None:
+                try:
+                    _context.detach(self._token)
+                except Exception as err:
+                    _stats.fault("context", err)
+                self._token = None
+            if span is not None:
+                try:
+                    span.end()
+                except Exception as err:
+                    _stats.fault("span", err)
+
+
+class _Missing:
+    __slots__ = ()
+
+
+_MISSING: Any = _Missing()
+
+
+def observe(
+    model: str,
+    version: str = "unversioned",
+    *,
+    task: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    timestamp: Any = None,
+    ids: Any = None,
+) -> Observation:
+    """Observe a prediction made by code that cannot be decorated.
+
+    ``timestamp`` (a datetime, Unix seconds, or one per row) back-fills historical predictions:
+    they get no span and no metrics, only prediction records stamped with that time.
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"heron.observe(model=...): expected a non-empty model name, got {model!r}")
+    m = _registry.model(model, str(version), _registry.check_task(task))
+    return Observation(m, _setup.get(), tags=tags, timestamp=timestamp, ids=ids)
+
+
+def last_prediction_ids() -> list[str]:
+    """Prediction ids of the latest ``@heron.monitor`` call made in this thread / task.
+
+    Call it right after the decorated call returns (``[]`` when there was none)."""
+    obs = _last.get()
+    return list(obs.ids) if obs is not None else []
+
+
+# --- ground truth ------------------------------------------------------------------------------
+class GroundTruthBody(_setup.Lazy):
+    __slots__ = ("ids", "labels", "max_bytes", "policy", "ts")
+
+    def __init__(self, ids: list[str], labels: Any, ts: Any, policy: Policy, max_bytes: int) -> None:
+        self.ids = ids
+        self.labels = labels
+        self.ts = ts
+        self.policy = policy
+        self.max_bytes = max_bytes
+
+    def render(self) -> list[tuple[str, int, str]]:
+        rows = len(self.ids)
+        if rows == 1 and not isinstance(self.labels, (list, np.ndarray)):
+            body: dict[str, Any] = {"id": self.ids[0], "label": _record.label(self.labels, self.policy)}
+            if self.ts is not None:
+                body["ts"] = self.ts[0] if isinstance(self.ts, list) else self.ts
+            return _record.chunks(body, 1, False, self.max_bytes)
+        body = {"id": self.ids, "label": _record.label_list(self.labels, self.policy)}
+        if self.ts is not None:
+            body["ts"] = self.ts if isinstance(self.ts, list) else [self.ts] * rows
+        return _record.chunks(body, rows, True, self.max_bytes)
+
+
+def log_ground_truth(
+    model: str,
+    ids: Any,
+    labels: Any,
+    *,
+    version: str | None = None,
+    timestamp: Any = None,
+) -> None:
+    """Send true outcomes for earlier predictions, by prediction id, from any process.
+
+    ``ids`` and ``labels`` are one id and one label, or equally long sequences (lists, numpy
+    arrays, pandas Series). A wrong argument raises ValueError; a telemetry fault never raises.
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"log_ground_truth(model=...): expected a non-empty model name, got {model!r}")
+    single = isinstance(ids, (str, int, np.integer))
+    id_list = normalise_ids(ids)
+    if single:
+        if isinstance(labels, (list, tuple, np.ndarray)):
+            raise ValueError("log_ground_truth: one id was given with a sequence of labels; pass one label")
+        label_col: Any = labels
+    else:
+        if type(labels).__name__ == "Series":
+            labels = labels.to_numpy()
+        label_col = labels if isinstance(labels, np.ndarray) else list(labels)
+        if len(label_col) != len(id_list):
+            raise ValueError(
+                f"log_ground_truth: {len(id_list)} ids but {len(label_col)} labels; pass one label per id"
+            )
+        if isinstance(label_col, np.ndarray):
+            label_col = np.array(label_col, copy=True)
+    ts = timestamps(timestamp) if timestamp is not None else None
+    if isinstance(ts, list) and len(ts) != len(id_list):
+        raise ValueError(f"log_ground_truth: {len(id_list)} ids but {len(ts)} timestamps")
+    state = _setup.get()
+    if not state.enabled or not id_list:
+        return
+    try:
+        attrs = {"ml.model.name": model, "heron.schema.version": _setup.SCHEMA_VERSION}
+        if version is not None:
+            attrs["ml.model.version"] = str(version)
+        body = GroundTruthBody(id_list, label_col, ts, state.policy, state.settings.max_record_bytes)
+        _setup.emit(state, "heron.ground_truth", attrs, body, len(id_list), time.time_ns())
+    except Exception as exc:
+        _stats.fault("ground_truth", exc)

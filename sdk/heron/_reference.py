@@ -1,0 +1,237 @@
+"""``heron.log_reference``: a model version's training baseline, as a sample and a profile.
+
+The sample is a bounded uniform random subset of rows (columnar records with ``offset``). The
+profile summarises *every* row with numpy — quantile bin edges and per-bin counts for numeric
+features, value frequencies for categorical ones — so a 10M-row training set costs a few
+kilobytes on the wire (docs/wire-format.md, ``heron.reference``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from . import _extract, _record, _registry, _setup, _stats
+from ._extract import Table
+from ._privacy import HASH, Policy
+
+
+def _as_column(values: Any, n: int, what: str) -> Any:
+    if values is None:
+        return None
+    if type(values).__name__ in ("Series", "Index"):
+        values = values.to_numpy()
+    if isinstance(values, np.ndarray):
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        if values.ndim != 1:
+            raise ValueError(f"log_reference({what}=...): expected one value per row, got shape {values.shape}")
+    else:
+        values = list(values)
+    if len(values) != n:
+        raise ValueError(f"log_reference({what}=...): {len(values)} values for {n} feature rows")
+    return values
+
+
+def _take(col: Any, idx: np.ndarray) -> Any:
+    if isinstance(col, np.ndarray):
+        return col[idx]
+    return [col[i] for i in idx.tolist()]
+
+
+def _float_values(col: Any, nan_is_missing: bool) -> tuple[np.ndarray, int]:
+    """(float array of the present values, count of missing)."""
+    if isinstance(col, np.ndarray) and col.dtype.kind in "fiu":
+        arr = col.astype(float, copy=False)
+        if nan_is_missing:
+            missing_mask = np.isnan(arr)
+            return arr[~missing_mask], int(missing_mask.sum())
+        return arr, 0
+    values = col.tolist() if isinstance(col, np.ndarray) else list(col)
+    present = [v for v in values if v is not None]
+    arr = np.asarray(present, dtype=float)
+    missing = len(values) - len(present)
+    if nan_is_missing:
+        nan_mask = np.isnan(arr)
+        missing += int(nan_mask.sum())
+        arr = arr[~nan_mask]
+    return arr, missing
+
+
+def numeric_profile(col: Any, bins: int, nan_is_missing: bool = False) -> dict[str, Any]:
+    arr, missing = _float_values(col, nan_is_missing)
+    finite_mask = np.isfinite(arr)
+    finite = arr[finite_mask]
+    out: dict[str, Any] = {
+        "count": int(arr.size + missing), "missing": missing, "nan": int(arr.size - finite.size),
+    }
+    if finite.size:
+        edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
+        out.update(
+            edges=edges.tolist(), counts=counts.tolist(), min=float(finite.min()), max=float(finite.max()),
+            mean=float(finite.mean()), std=float(finite.std()),
+        )
+    else:
+        out.update(edges=[], counts=[0])
+    return out
+
+
+def categorical_profile(values: list[Any], max_categories: int) -> dict[str, Any]:
+    present = [v for v in values if v is not None]
+    out: dict[str, Any] = {"count": len(values), "missing": len(values) - len(present)}
+    if not present:
+        out["frequencies"] = {}
+        return out
+    uniq, counts = np.unique(np.asarray(present, dtype=object).astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    top = order[:max_categories]
+    freqs = {str(uniq[i]): int(counts[i]) for i in top.tolist()}
+    if order.size > max_categories:
+        freqs["__other__"] = freqs.get("__other__", 0) + int(counts[order[max_categories:]].sum())
+        _stats.count("reference_categories_folded", int(order.size - max_categories))
+    out["frequencies"] = freqs
+    return out
+
+
+def _summary(col: Any, bins: int, policy: Policy, max_categories: int) -> dict[str, Any]:
+    if _record._column_kind(col) == _record.NUMERIC:
+        return {"kind": "numeric", **numeric_profile(col, bins)}
+    return {"kind": "categorical", **categorical_profile(_record.text_list(col, policy), max_categories)}
+
+
+def profile(
+    table: Table, predictions: Any, labels: Any, policy: Policy, bins: int, max_categories: int
+) -> dict[str, Any]:
+    numeric: dict[str, Any] = {}
+    categorical: dict[str, Any] = {}
+    columns = table.columns or {}
+    for name, action in policy.select(columns):
+        col = columns[name]
+        if action == HASH:
+            hashed = [policy.hash_value(v) for v in (col.tolist() if isinstance(col, np.ndarray) else col)]
+            categorical[name] = categorical_profile(hashed, max_categories)
+        elif _record._column_kind(col) in (_record.NUMERIC, ""):
+            numeric[name] = numeric_profile(col, bins, table.nan_is_missing)
+        else:
+            categorical[name] = categorical_profile(
+                _record.text_list(col, policy, table.nan_is_missing), max_categories
+            )
+    body: dict[str, Any] = {}
+    if numeric:
+        body["numeric"] = numeric
+    if categorical:
+        body["categorical"] = categorical
+    if predictions is not None:
+        body["prediction"] = _summary(predictions, bins, policy, max_categories)
+    if labels is not None:
+        body["label"] = _summary(labels, bins, policy, max_categories)
+    return body
+
+
+class ProfileBody(_setup.Lazy):
+    __slots__ = ("body", "max_bytes")
+
+    def __init__(self, body: dict[str, Any], max_bytes: int) -> None:
+        self.body = body
+        self.max_bytes = max_bytes
+
+    def render(self) -> list[tuple[str, int, str]]:
+        return _record.chunks(self.body, 1, False, self.max_bytes)
+
+
+class SampleBody(_setup.Lazy):
+    __slots__ = ("kinds", "labels", "max_bytes", "policy", "predictions", "table")
+
+    def __init__(self, table: Table, predictions: Any, labels: Any, policy: Policy, kinds: dict[str, str],
+                 max_bytes: int) -> None:
+        self.table = table
+        self.predictions = predictions
+        self.labels = labels
+        self.policy = policy
+        self.kinds = kinds
+        self.max_bytes = max_bytes
+
+    def render(self) -> list[tuple[str, int, str]]:
+        numeric, categorical = _record.features(self.table, self.policy, self.kinds)
+        body: dict[str, Any] = {"offset": 0}
+        if numeric:
+            body["numeric"] = numeric
+        if categorical:
+            body["categorical"] = categorical
+        if self.predictions is not None:
+            body["prediction"] = _record.label_list(self.predictions, self.policy)
+        if self.labels is not None:
+            body["label"] = _record.label_list(self.labels, self.policy)
+        return _record.chunks(body, self.table.rows, True, self.max_bytes)
+
+
+def log_reference(
+    model: str,
+    version: str,
+    features: Any,
+    predictions: Any = None,
+    labels: Any = None,
+    *,
+    sample_rows: int | None = None,
+    profile_data: bool = True,
+    bins: int = 10,
+    reference_id: str | None = None,
+    seed: int | None = 0,
+) -> str:
+    """Upload the training / validation baseline of a model version; returns its reference id.
+
+    ``features`` is a DataFrame, 2-D numpy array (with ``feature_names``-style column names
+    taken from a structured dtype or a dict of columns), dict of columns or list of dicts;
+    ``predictions`` and ``labels`` one value per row. Sends a uniform random sample of at most
+    ``sample_rows`` rows (default HERON_REFERENCE_SAMPLE_ROWS; 0 for none) and, unless
+    ``profile_data=False``, a profile of every row (``bins`` quantile bins per numeric feature).
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"log_reference(model=...): expected a non-empty model name, got {model!r}")
+    if not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"log_reference(bins=...): expected an int of at least 2, got {bins!r}")
+    table = _extract.features_of(features)
+    if table is None:
+        raise ValueError(
+            f"log_reference(features=...): cannot read features from {type(features).__name__}; pass a "
+            "DataFrame, dict of columns, 2-D numpy array or list of dicts"
+        )
+    if table.row is not None:
+        table = Table(1, columns={k: [v] for k, v in table.row.items()})
+    n = table.rows
+    predictions = _as_column(predictions, n, "predictions")
+    labels = _as_column(labels, n, "labels")
+    ref_id = reference_id or uuid.uuid4().hex
+    state = _setup.get()
+    if not state.enabled:
+        return ref_id
+    s = state.settings
+    k = s.reference_sample_rows if sample_rows is None else sample_rows
+    m = _registry.model(model, str(version))
+    attrs = dict(m.attrs)
+    attrs["heron.reference.id"] = ref_id
+    now = time.time_ns()
+    try:
+        if k > 0 and n > 0:
+            if n > k:
+                idx = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+                sample = Table(k, columns={c: _take(v, idx) for c, v in (table.columns or {}).items()},
+                               nan_is_missing=table.nan_is_missing)
+                sp = None if predictions is None else _take(predictions, idx)
+                sl = None if labels is None else _take(labels, idx)
+            else:
+                sample, sp, sl = table, predictions, labels
+            body = SampleBody(sample, sp, sl, state.policy, dict(m.kinds), s.max_record_bytes)
+            _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "sample"}, body,
+                        sample.rows, now)
+        if profile_data and n > 0:
+            prof = profile(table, predictions, labels, state.policy, bins, s.max_categories)
+            _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "profile"},
+                        ProfileBody(prof, s.max_record_bytes), 1, now)
+    except Exception as exc:
+        _stats.fault("reference", exc)
+    return ref_id

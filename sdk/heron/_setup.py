@@ -1,0 +1,357 @@
+"""Telemetry pipelines: reuse the application's OpenTelemetry providers, or install Heron's own.
+
+Per signal, if the application set a global provider (anything but the API's default proxy),
+Heron uses it. Otherwise Heron builds a private SDK provider (not made global, so it never
+conflicts with a provider the application sets later) with a batch processor — bounded queue,
+background export, never blocking the caller — and the OTLP exporter chosen by
+OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL.
+
+When Heron owns the log pipeline, prediction bodies are rendered to JSON lazily, in the export
+thread (`Lazy` bodies, rendered by `RenderingLogExporter`); on an application's provider they are
+rendered on the caller's thread, because only a string body survives a foreign exporter.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry._logs import SeverityNumber
+
+from . import _stats
+from ._config import Settings
+from ._privacy import Policy
+
+SCHEMA_VERSION = "1"
+_INFO = SeverityNumber.INFO
+_LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Lazy:
+    """A log body rendered later: ``render()`` → [(json, rows, layout)]; [] means emit nothing."""
+
+    __slots__ = ()
+
+    def render(self) -> list[tuple[str, int, str]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class State:
+    """Everything a monitored call needs, resolved once (at first use or configure())."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.enabled = not settings.disabled
+        self.sample_rate = settings.sample_rate
+        self.policy = Policy(
+            settings.redact_features, settings.hash_features, settings.hash_salt,
+            settings.max_features, settings.max_string_length,
+        )
+        self.lazy = False
+        self.owned: list[Any] = []
+        tracer_api: Any = trace.NoOpTracer()
+        logger_api: Any = _logs.NoOpLogger("heron")
+        meter: Any = metrics.NoOpMeter("heron")
+        if self.enabled:
+            try:
+                tracer_api, logger_api, meter = self._pipelines(settings)
+            except Exception as exc:
+                _stats.fault("setup", exc)
+                self.enabled = False
+        self.tracer = tracer_api
+        self.logger = logger_api
+        self.predictions = meter.create_counter(
+            "heron.predictions", unit="{prediction}",
+            description="Predictions made by monitored models (rows, including sampled-out ones).",
+        )
+        self.duration = meter.create_histogram(
+            "heron.predict.duration", unit="s", description="Duration of monitored predict calls.",
+            explicit_bucket_boundaries_advisory=_LATENCY_BOUNDS,
+        )
+
+    # -- provider selection -------------------------------------------------------------------
+    def _pipelines(self, s: Settings) -> tuple[Any, Any, Any]:
+        from opentelemetry.sdk.resources import Resource
+
+        from . import __version__
+
+        explicit = s.span_exporter is not None or s.log_exporter is not None or s.metric_reader is not None
+        use_global = s.use_global_providers
+        if use_global is None:
+            use_global = not explicit
+
+        attrs: dict[str, Any] = dict(s.resource_attributes)
+        if s.service_name:
+            attrs["service.name"] = s.service_name
+        resource = Resource.create(attrs)
+        if s.environment and "deployment.environment.name" not in resource.attributes:
+            resource = resource.merge(Resource({"deployment.environment.name": s.environment}))
+
+        tp = trace.get_tracer_provider()
+        if use_global and not _is_proxy(tp):
+            tracer = tp.get_tracer("heron", __version__)
+        else:
+            tracer = self._own_tracer(s, resource).get_tracer("heron", __version__)
+
+        lp = _logs.get_logger_provider()
+        if use_global and not _is_proxy(lp):
+            logger = lp.get_logger("heron", __version__)
+        else:
+            logger = self._own_logger(s, resource).get_logger("heron", __version__)
+            self.lazy = True
+
+        mp = metrics.get_meter_provider()
+        if use_global and not _is_proxy(mp):
+            meter = mp.get_meter("heron", __version__)
+        elif s.metric_reader is not None or (s.metrics and not explicit):
+            meter = self._own_meter(s, resource).get_meter("heron", __version__)
+        else:
+            meter = metrics.NoOpMeter("heron")
+        return tracer, logger, meter
+
+    def _own_tracer(self, s: Settings, resource: Any) -> Any:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider(resource=resource)
+        exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
+        if exporter is not None:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        self.owned.append(provider)
+        return provider
+
+    def _own_logger(self, s: Settings, resource: Any) -> Any:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+        provider = LoggerProvider(resource=resource)
+        exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
+        if exporter is not None:
+            provider.add_log_record_processor(BatchLogRecordProcessor(RenderingLogExporter(exporter)))
+        self.owned.append(provider)
+        return provider
+
+    def _own_meter(self, s: Settings, resource: Any) -> Any:
+        from opentelemetry.sdk.metrics import MeterProvider
+
+        reader = s.metric_reader
+        if reader is None:
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+            exporter = _otlp(s, "metrics")
+            reader = PeriodicExportingMetricReader(exporter) if exporter is not None else None
+        provider = MeterProvider(resource=resource, metric_readers=[reader] if reader is not None else [])
+        self.owned.append(provider)
+        return provider
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def flush(self, timeout_s: float) -> bool:
+        ok = True
+        providers = self.owned or [
+            p for p in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
+            if hasattr(p, "force_flush")
+        ]
+        for p in providers:
+            try:
+                result = p.force_flush(int(timeout_s * 1000))
+                ok = ok and result is not False
+            except Exception as exc:
+                _stats.fault("flush", exc)
+                ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        for p in self.owned:
+            try:
+                p.shutdown()
+            except Exception as exc:
+                _stats.fault("shutdown", exc)
+        self.owned = []
+
+
+def _is_proxy(provider: Any) -> bool:
+    return "Proxy" in type(provider).__name__
+
+
+def protocol_for(signal: str, s: Settings) -> str:
+    proto = (
+        s.protocol
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if proto == "http/json":
+        _stats.fault(
+            "otlp_http_json",
+            ValueError("the OpenTelemetry Python SDK has no OTLP http/json exporter; using http/protobuf"),
+        )
+        return "http/protobuf"
+    if proto not in ("http/protobuf", "grpc"):
+        _stats.fault("otlp_protocol", ValueError(f"unknown OTLP protocol {proto!r}; using http/protobuf"))
+        return "http/protobuf"
+    return proto
+
+
+def _otlp(s: Settings, signal: str) -> Any:
+    """An OTLP exporter for ``signal``; arguments left None are read by the exporter from OTEL_*."""
+    proto = protocol_for(signal, s)
+    kwargs: dict[str, Any] = {}
+    if s.headers is not None:
+        kwargs["headers"] = dict(s.headers)
+    if s.timeout is not None:
+        kwargs["timeout"] = s.timeout
+    if proto == "grpc":
+        if s.endpoint:
+            kwargs["endpoint"] = s.endpoint
+            kwargs["insecure"] = s.endpoint.startswith("http://")
+        if signal == "traces":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpan
+
+            return GrpcSpan(**kwargs)
+        if signal == "logs":
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLog
+
+            return GrpcLog(**kwargs)
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetric
+
+        return GrpcMetric(**kwargs)
+    if s.endpoint:
+        kwargs["endpoint"] = s.endpoint.rstrip("/") + f"/v1/{signal}"
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(**kwargs)
+    if signal == "logs":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(**kwargs)
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(**kwargs)
+
+
+class RenderingLogExporter:
+    """Wraps a log exporter: renders `Lazy` bodies to JSON strings (chunking them) in the export
+    thread, then hands the batch on. A body that fails to render is dropped and counted."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        from opentelemetry.sdk._logs import ReadWriteLogRecord
+        from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+        out: list[Any] = []
+        for rec in batch:
+            body = rec.log_record.body
+            if not isinstance(body, Lazy):
+                out.append(rec)
+                continue
+            try:
+                parts = body.render()
+            except Exception as exc:
+                _stats.fault("render", exc)
+                continue
+            for i, (text, rows, layout) in enumerate(parts):
+                if i == 0:
+                    target = rec
+                else:
+                    lr = copy.copy(rec.log_record)
+                    lr.attributes = dict(rec.log_record.attributes or {})
+                    target = ReadWriteLogRecord(
+                        log_record=lr, resource=rec.resource,
+                        instrumentation_scope=rec.instrumentation_scope, limits=rec.limits,
+                    )
+                target.log_record.body = text
+                target.log_record.attributes["heron.rows"] = rows
+                target.log_record.attributes["heron.layout"] = layout
+                out.append(target)
+        if not out:
+            return LogRecordExportResult.SUCCESS
+        return self._inner.export(out)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return True if flush is None else bool(flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+# --- the current state -------------------------------------------------------------------------
+_state: State | None = None
+_lock = threading.Lock()
+_overrides: dict[str, Any] = {}
+
+
+def get() -> State:
+    """The current state, configured from the environment on first use. Never raises."""
+    global _state
+    state = _state
+    if state is not None:
+        return state
+    with _lock:
+        if _state is None:
+            try:
+                _state = State(Settings.from_env().override(**_overrides))
+            except Exception as exc:
+                _stats.fault("setup", exc)
+                _state = State(Settings(disabled=True))
+        return _state
+
+
+def configure(**kwargs: Any) -> State:
+    """Replace the state: environment, then earlier configure() arguments, then ``kwargs``."""
+    global _state
+    settings = Settings.from_env().override(**{**_overrides, **kwargs})  # raises on bad arguments
+    with _lock:
+        old = _state
+        _overrides.update(kwargs)
+        _state = State(settings)
+    if old is not None:
+        old.flush(5.0)
+        old.shutdown()
+    return _state
+
+
+def reset() -> None:
+    """Forget configure() arguments and providers (tests); the next use configures afresh."""
+    global _state
+    with _lock:
+        old, _state = _state, None
+        _overrides.clear()
+    if old is not None:
+        old.shutdown()
+
+
+def emit(
+    state: State,
+    event: str,
+    attributes: dict[str, Any],
+    body: Lazy,
+    rows: int,
+    timestamp_ns: int | None = None,
+    context: Any = None,
+) -> None:
+    """Emit one Heron record (lazy on Heron's pipeline, rendered now on a foreign one)."""
+    if state.lazy:
+        attrs = dict(attributes)
+        attrs["heron.rows"] = rows
+        attrs["heron.layout"] = "row"
+        state.logger.emit(
+            timestamp=timestamp_ns, context=context, severity_number=_INFO, body=body,  # type: ignore[arg-type]
+            attributes=attrs, event_name=event,
+        )
+        return
+    for text, n, layout in body.render():
+        attrs = dict(attributes)
+        attrs["heron.rows"] = n
+        attrs["heron.layout"] = layout
+        state.logger.emit(
+            timestamp=timestamp_ns, context=context, severity_number=_INFO, body=text,
+            attributes=attrs, event_name=event,
+        )

@@ -1,0 +1,51 @@
+"""Counts of what Heron dropped or failed to do, and the once-per-kind warning.
+
+Nothing here raises: a telemetry fault is counted, logged once per kind at warning level on the
+``heron`` logger (Heron never installs handlers), and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+_log = logging.getLogger("heron")
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+_warned: set[str] = set()
+
+
+def count(kind: str, n: int = 1) -> None:
+    """Add ``n`` to the counter ``kind`` (drops, truncations: expected events, not faults)."""
+    if n:
+        with _lock:
+            _counts[kind] += n
+
+
+def fault(kind: str, exc: BaseException | None = None) -> None:
+    """Count a failure of kind ``kind``; warn the first time this kind happens in the process."""
+    try:
+        with _lock:
+            _counts["fault." + kind] += 1
+            first = kind not in _warned
+            _warned.add(kind)
+        if first:
+            _log.warning(
+                "heron: %s failed (%s: %s); the model call was not affected. Further faults of this "
+                "kind are counted in heron.stats() only.",
+                kind, type(exc).__name__ if exc else "-", exc,
+            )
+    except Exception:  # pragma: no cover - logging itself broke
+        pass
+
+
+def snapshot() -> dict[str, int]:
+    with _lock:
+        return dict(sorted(_counts.items()))
+
+
+def reset() -> None:
+    with _lock:
+        _counts.clear()
+        _warned.clear()
