@@ -1,0 +1,107 @@
+"""The `heron` command as a user runs it: a collector process, then `heron sql` beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+
+HERON = [sys.executable, "-m", "heron_collector"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def heron(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*HERON, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def running(tmp_path: Path):
+    http_port, grpc_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [*HERON, "collector", "--otlp-grpc", f"127.0.0.1:{grpc_port}", "--data-dir", str(tmp_path)],
+        env={**os.environ, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_BATCH_SECONDS": "0.1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"collector exited early:\n{process.stdout.read()}")
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("collector did not become healthy in 90 s")
+    try:
+        yield url, tmp_path
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def send_predictions(url: str, n: int) -> None:
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    scope = request.resource_logs.add().scope_logs.add()
+    body = json.dumps({"id": [f"p{i}" for i in range(n)], "numeric": {"x": list(range(n))}})
+    scope.log_records.add(event_name="heron.prediction", body=common_pb2.AnyValue(string_value=body), attributes=[
+        common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v)) for k, v in
+        {"ml.model.name": "m", "ml.model.version": "1", "heron.layout": "columnar", "heron.rows": str(n)}.items()])
+    post = urllib.request.Request(url + "/v1/logs", data=request.SerializeToString(),
+                                  headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(post, timeout=30) as reply:
+        assert reply.status == 200
+
+
+def test_heron_sql_prints_the_count_through_the_running_collector(running):
+    url, data_dir = running
+    send_predictions(url, 25)
+    deadline = time.monotonic() + 30
+    while True:
+        result = heron("sql", "--data-dir", str(data_dir), "SELECT count() AS n FROM heron.ml_predictions")
+        assert result.returncode == 0, result.stderr
+        if result.stdout.split()[-1] == "25" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert result.stdout.split() == ["n", "--", "25"]
+
+
+def test_heron_sql_refuses_writes_with_a_clear_error(running):
+    _, data_dir = running
+    result = heron("sql", "--data-dir", str(data_dir), "DROP TABLE heron.ml_predictions")
+    assert result.returncode == 2
+    assert "readonly" in result.stderr.lower()
+
+
+def test_migrate_then_sql_open_the_store_directly_when_no_collector_runs(tmp_path):
+    first = heron("migrate", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "schema/004_ml_tables.sql" in first.stdout
+    assert heron("migrate", "--data-dir", str(tmp_path)).stdout.strip() == "up to date"
+    result = heron("sql", "--format", "json", "--data-dir", str(tmp_path),
+                   "SELECT count() AS n FROM heron.ml_predictions")
+    assert json.loads(result.stdout) == [{"n": 0}]
+
+
+def test_bad_store_url_names_the_variable_and_the_fix(tmp_path):
+    result = heron("sql", "SELECT 1", env={"HERON_CLICKHOUSE_URL": "postgres://x"})
+    assert result.returncode == 2
+    assert "HERON_CLICKHOUSE_URL" in result.stderr and "chdb://" in result.stderr
