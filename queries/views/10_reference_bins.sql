@@ -116,11 +116,11 @@ WITH
     ),
     categorical_bins AS (
         SELECT model_name, model_version, source, feature, role, sum(k) AS n,
-               arraySort(groupArray((cat, k))) AS pairs
-        FROM (SELECT model_name, model_version, source, feature, role, assumeNotNull(cat) AS cat,
-                     count() AS k
+               arraySort(groupArray((category, k))) AS pairs
+        FROM (SELECT model_name, model_version, source, feature, role,
+                     assumeNotNull(cat) AS category, count() AS k
               FROM cells WHERE cat IS NOT NULL
-              GROUP BY model_name, model_version, source, feature, role, cat)
+              GROUP BY model_name, model_version, source, feature, role, category)
         GROUP BY model_name, model_version, source, feature, role
     ),
     profiles AS (

@@ -170,11 +170,11 @@ WITH
     ),
     categorical_windows AS (
         SELECT model_name, model_version, window_start, feature, role, sum(c) AS n_cur,
-               groupArray((cat, c)) AS cells
-        FROM (SELECT model_name, model_version, window_start, feature, role, assumeNotNull(cat) AS cat,
-                     count() AS c
+               groupArray((category, c)) AS cells
+        FROM (SELECT model_name, model_version, window_start, feature, role,
+                     assumeNotNull(cat) AS category, count() AS c
               FROM categorical_cells WHERE cat IS NOT NULL
-              GROUP BY model_name, model_version, window_start, feature, role, cat)
+              GROUP BY model_name, model_version, window_start, feature, role, category)
         GROUP BY model_name, model_version, window_start, feature, role
     ),
     categorical_stats AS (
