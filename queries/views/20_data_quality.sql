@@ -1,0 +1,145 @@
+-- ml_data_quality: data quality per model, version, time window and feature, against the
+-- reference (ml_reference_bins). One row per feature seen in the window or in the reference,
+-- plus one row with feature = '*' for the window as a whole (duplicate prediction ids).
+--   n_rows            predictions in the window
+--   n_values          predictions whose map holds the feature (NULL included)
+--   missing_rate      (n_rows − n_values + nulls) / n_rows: absent or NULL
+--   nan_rate          NaN / n_rows;  inf_rate: ±Inf / n_rows (numeric)
+--   out_of_range_rate finite values outside [reference min, reference max] / finite values
+--   new_category_rate non-NULL values whose category the reference lacks / non-NULL values
+--   new_categories    up to 20 of them, most frequent first
+--   type_mismatch     values sent in the other type's map than the reference's type
+--   status            ok | appeared (not in the reference) | disappeared (in the reference, no
+--                     value in the window) | type_mismatch
+--   duplicate_ids     ('*' row) predictions − distinct prediction ids
+-- Scheduling as ml_drift: APPEND into ReplacingMergeTree(computed_at), the look-back recomputed.
+CREATE TABLE IF NOT EXISTS {{db}}.ml_data_quality {{on_cluster}} (
+    model_name         LowCardinality(String),
+    model_version      LowCardinality(String),
+    window_start       DateTime('UTC'),
+    window_end         DateTime('UTC'),
+    feature            LowCardinality(String),
+    feature_type       LowCardinality(String),   -- numeric | categorical (as sent); '' for '*'
+    reference_type     LowCardinality(String),   -- the reference's type; '' when not in it
+    status             LowCardinality(String),
+    n_rows             UInt64,
+    n_values           UInt64,
+    nulls              UInt64,
+    missing_rate       Float64,
+    nan_rate           Float64,
+    inf_rate           Float64,
+    out_of_range_rate  Float64,
+    new_category_rate  Float64,
+    new_categories     Array(String),
+    type_mismatch      UInt64,
+    duplicate_ids      UInt64,
+    computed_at        DateTime64(6, 'UTC')
+) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model_name, model_version, window_start, feature);
+
+CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
+{{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
+APPEND TO {{db}}.ml_data_quality AS
+WITH
+    (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_monitor_settings) AS max_lookback,
+    settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_monitor_settings),
+    current AS (
+        SELECT p.model_name AS model_name, p.model_version AS model_version,
+               toDateTime(intDiv(toUnixTimestamp(p.timestamp), s.window_seconds) * s.window_seconds, 'UTC')
+                   AS window_start,
+               s.window_seconds AS window_seconds,
+               p.numeric AS numeric, p.categorical AS categorical, p.prediction_id AS prediction_id
+        FROM {{db}}.ml_predictions AS p INNER JOIN settings AS s ON s.model_name = p.model_name
+        WHERE p.timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toUnixTimestamp(p.timestamp) >= intDiv(toUnixTimestamp(now()) - s.lookback_seconds,
+                                                     s.window_seconds) * s.window_seconds
+    ),
+    windows AS (
+        SELECT model_name, model_version, window_start, any(window_seconds) AS window_seconds,
+               count() AS n_rows, count() - uniqExact(prediction_id) AS duplicate_ids
+        FROM current GROUP BY model_name, model_version, window_start
+    ),
+    reference AS (
+        SELECT model_name, model_version, feature, feature_type, min, max, categories
+        FROM {{db}}.ml_reference_bins FINAL WHERE role = 'feature'
+    ),
+    numeric_seen AS (
+        SELECT c.model_name AS model_name, c.model_version AS model_version,
+               c.window_start AS window_start, c.feature AS feature, 'numeric' AS feature_type,
+               count() AS n_values, countIf(c.x IS NULL) AS nulls, countIf(isNaN(c.x)) AS nans,
+               countIf(isInfinite(c.x)) AS infs, countIf(isFinite(c.x)) AS finite,
+               countIf(isFinite(c.x) AND r.feature_type = 'numeric' AND (c.x < r.min OR c.x > r.max)) AS outside,
+               0 AS new_values, CAST([], 'Array(String)') AS new_categories
+        FROM (SELECT model_name, model_version, window_start, kv.1 AS feature, kv.2 AS x
+              FROM current ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv) AS c
+        LEFT JOIN reference AS r
+            ON r.model_name = c.model_name AND r.model_version = c.model_version AND r.feature = c.feature
+        GROUP BY model_name, model_version, window_start, feature
+    ),
+    categorical_seen AS (
+        SELECT g.model_name AS model_name, g.model_version AS model_version,
+               g.window_start AS window_start, g.feature AS feature, 'categorical' AS feature_type,
+               sum(g.k) AS n_values, sumIf(g.k, g.is_null) AS nulls, 0 AS nans, 0 AS infs,
+               0 AS finite, 0 AS outside,
+               sumIf(g.k, NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))
+                   AS new_values,
+               arrayMap(t -> t.2, arraySlice(arrayReverseSort(groupArrayIf((g.k, g.category),
+                   NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))), 1, 20))
+                   AS new_categories
+        FROM (SELECT model_name, model_version, window_start, kv.1 AS feature, kv.2 IS NULL AS is_null,
+                     ifNull(kv.2, '') AS category, count() AS k
+              FROM current ARRAY JOIN CAST(categorical, 'Array(Tuple(String, Nullable(String)))') AS kv
+              GROUP BY model_name, model_version, window_start, feature, is_null, category) AS g
+        LEFT JOIN reference AS r
+            ON r.model_name = g.model_name AND r.model_version = g.model_version AND r.feature = g.feature
+        GROUP BY model_name, model_version, window_start, feature
+    ),
+    seen AS (SELECT * FROM numeric_seen UNION ALL SELECT * FROM categorical_seen),
+    expected AS (
+        SELECT w.model_name AS model_name, w.model_version AS model_version,
+               w.window_start AS window_start, r.feature AS feature, r.feature_type AS reference_type
+        FROM windows AS w INNER JOIN reference AS r
+            ON r.model_name = w.model_name AND r.model_version = w.model_version
+    )
+SELECT
+    w.model_name AS model_name, w.model_version AS model_version, w.window_start AS window_start,
+    w.window_start + toIntervalSecond(w.window_seconds) AS window_end,
+    f.feature AS feature, f.feature_type AS feature_type, f.reference_type AS reference_type,
+    multiIf(f.reference_type = '', 'appeared', f.n_values = 0, 'disappeared',
+            f.type_mismatch > 0, 'type_mismatch', 'ok') AS status,
+    w.n_rows AS n_rows, f.n_values AS n_values, f.nulls AS nulls,
+    (w.n_rows - f.n_values + f.nulls) / w.n_rows AS missing_rate,
+    f.nans / w.n_rows AS nan_rate, f.infs / w.n_rows AS inf_rate,
+    if(f.finite > 0, f.outside / f.finite, 0) AS out_of_range_rate,
+    if(f.n_values - f.nulls > 0 AND f.feature_type = 'categorical', f.new_values / (f.n_values - f.nulls), 0)
+        AS new_category_rate,
+    f.new_categories AS new_categories, f.type_mismatch AS type_mismatch,
+    0 AS duplicate_ids, now64(6) AS computed_at
+FROM
+(
+    SELECT model_name, model_version, window_start, feature,
+           argMax(ft, nv) AS feature_type,   -- the type it was mostly sent as
+           max(rt) AS reference_type,
+           sum(nv) AS n_values, sum(nn) AS nulls, sum(na) AS nans, sum(ni) AS infs,
+           sum(nf) AS finite, sum(no) AS outside, sum(nw) AS new_values,
+           arrayFlatten(groupArray(nc)) AS new_categories,
+           multiIf(reference_type = 'numeric', sumIf(nv, ft = 'categorical'),
+                   reference_type = 'categorical', sumIf(nv, ft = 'numeric'), 0) AS type_mismatch
+    FROM
+    (
+        SELECT model_name, model_version, window_start, feature, feature_type AS ft, '' AS rt,
+               n_values AS nv, nulls AS nn, nans AS na, infs AS ni, finite AS nf, outside AS no,
+               new_values AS nw, new_categories AS nc FROM seen
+        UNION ALL
+        SELECT model_name, model_version, window_start, feature, '', reference_type,
+               0, 0, 0, 0, 0, 0, 0, CAST([], 'Array(String)') FROM expected
+    )
+    GROUP BY model_name, model_version, window_start, feature
+) AS f
+INNER JOIN windows AS w
+    ON w.model_name = f.model_name AND w.model_version = f.model_version AND w.window_start = f.window_start
+UNION ALL
+SELECT model_name, model_version, window_start, window_start + toIntervalSecond(window_seconds), '*', '',
+       '', 'ok', n_rows, n_rows, 0, 0, 0, 0, 0, 0, [], 0, duplicate_ids, now64(6)
+FROM windows;
