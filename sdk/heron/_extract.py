@@ -96,15 +96,20 @@ def _columns_from_dicts(records: Sequence[Mapping[str, Any]]) -> dict[str, list[
 def features_of(x: Any, feature_names: Sequence[str] | None = None) -> Table | None:
     """The features in ``x``, or None when the type is not recognised."""
     if isinstance(x, dict):
+        if not x:
+            return None
+        first = next(iter(x.values()))
+        if not isinstance(first, (list, tuple, np.ndarray)):
+            return Table(1, row=dict(x))  # one row; keys become strings when rendered
         values = list(x.values())
-        if values and all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+        if all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
             lengths = {len(v) for v in values}
             if len(lengths) == 1:
                 return Table(lengths.pop(), columns={
                     str(k): (np.array(v, copy=True) if isinstance(v, np.ndarray) else list(v))
                     for k, v in x.items()
                 })
-        return Table(1, row={str(k): v for k, v in x.items()} if not all(type(k) is str for k in x) else dict(x))
+        return Table(1, row=dict(x))
     if isinstance(x, np.ndarray):
         if x.dtype.names:
             return Table(len(x), columns={n: np.array(x[n], copy=True) for n in x.dtype.names})

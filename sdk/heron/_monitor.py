@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
-from . import _registry, _setup, _stats
+from . import _extract, _registry, _setup, _stats
 from ._observe import Observation, _last
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -159,7 +159,9 @@ def _decorate(
         obs = Observation(m, state, tags=static_tags, attach=attach, feature_names=feature_names, classes=classes)
         data = capture(args, kwargs)
         if data is not None:
-            obs.features(data)
+            obs._table = _extract.features_of(data, feature_names)
+            if obs._table is None:
+                obs.features(data)  # counts the fault with its explanation
         if get_ids is not None:
             given = get_ids(args, kwargs)
             if given is not None:

@@ -150,7 +150,7 @@ class Observation:
 
     __slots__ = (
         "_attach", "_classes", "_done", "_feature_names", "_ids", "_model", "_ns", "_outputs",
-        "_result", "_span", "_state", "_t0", "_table", "_tags", "_token", "_ts",
+        "_result", "_span", "_span_rows", "_state", "_t0", "_table", "_tags", "_token", "_ts",
     )
 
     def __init__(
@@ -174,6 +174,7 @@ class Observation:
         self._outputs: Outputs | None = None
         self._result: Any = _MISSING
         self._span: Any = None
+        self._span_rows = -1
         self._token: Any = None
         self._attach = attach
         self._feature_names = feature_names
@@ -300,7 +301,12 @@ class Observation:
         if not state.enabled or self._ts is not None:
             return  # disabled, or a back-fill: no span, no metrics
         try:
-            span = state.tracer.start_span("heron.predict", attributes=self._model.metric_attrs)
+            if self._table is not None:
+                self._span_rows = self._table.rows
+                attrs = {**self._model.metric_attrs, "heron.rows": self._span_rows}
+            else:
+                attrs = self._model.metric_attrs
+            span = state.tracer.start_span("heron.predict", attributes=attrs)
             self._span = span
             if self._attach:
                 self._token = _context.attach(trace.set_span_in_context(span))
@@ -321,9 +327,11 @@ class Observation:
                 self.prediction(self._result)
                 self._result = _MISSING
             rows = self.rows
+            deferred = False
             if span is not None:
                 latency = perf_counter() - self._t0
-                span.set_attribute("heron.rows", rows)
+                if rows != self._span_rows:
+                    span.set_attribute("heron.rows", rows)
                 attrs = model.metric_attrs
                 if exc is not None:
                     etype = error_type(exc)
@@ -332,8 +340,10 @@ class Observation:
                     span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
                     span.set_attribute("error.type", etype)
                     attrs = {**attrs, "error.type": etype}
-                state.predictions.add(rows, attrs)
-                state.duration.record(latency, attrs)
+                deferred = state.defer and span.is_recording()
+                if not deferred:  # else the span's export thread records them (_setup.DerivingSpanExporter)
+                    state.predictions.add(rows, attrs)
+                    state.duration.record(latency, attrs)
             if exc is None and (self._table is not None or self._outputs is not None):
                 ids = self.ids
                 if len(ids) != rows:
@@ -347,12 +357,15 @@ class Observation:
                         (perf_counter() - self._t0) * 1000.0 if span is not None else None, self._ts,
                         rate, state.settings.max_record_bytes,
                     )
-                    ctx = trace.set_span_in_context(span) if span is not None and self._token is None else None
                     ts_ns = self._ns
                     if self._ts is not None:
                         first = self._ts[0] if isinstance(self._ts, list) else self._ts
                         ts_ns = int(first * 1e9)
-                    _setup.emit(state, "heron.prediction", model.attrs, body, rows, ts_ns, ctx)
+                    if deferred:
+                        _setup.defer(span, "heron.prediction", model.attrs, body, rows, ts_ns)
+                    else:
+                        ctx = trace.set_span_in_context(span) if span is not None and self._token is None else None
+                        _setup.emit(state, "heron.prediction", model.attrs, body, rows, ts_ns, ctx)
             if not model.registered:
                 _registry.emit_registration(model)
         except Exception as err:

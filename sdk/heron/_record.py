@@ -145,6 +145,8 @@ def features(table: Table, policy: Policy, kinds: dict[str, str]) -> tuple[dict[
     categorical: dict[str, Any] = {}
     if table.row is not None:
         row = table.row
+        if not all(type(k) is str for k in row):
+            row = {str(k): v for k, v in row.items()}
         for name, action in policy.select(row):
             v = row[name]
             if action == HASH:

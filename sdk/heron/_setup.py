@@ -52,7 +52,9 @@ class State:
             settings.max_features, settings.max_string_length,
         )
         self.lazy = False
+        self.defer = False
         self.owned: list[Any] = []
+        self._span_exporter: DerivingSpanExporter | None = None
         tracer_api: Any = trace.NoOpTracer()
         logger_api: Any = _logs.NoOpLogger("heron")
         meter: Any = metrics.NoOpMeter("heron")
@@ -72,6 +74,9 @@ class State:
             "heron.predict.duration", unit="s", description="Duration of monitored predict calls.",
             explicit_bucket_boundaries_advisory=_LATENCY_BOUNDS,
         )
+        if self._span_exporter is not None:
+            self._span_exporter.state = self
+            self.defer = True
 
     # -- provider selection -------------------------------------------------------------------
     def _pipelines(self, s: Settings) -> tuple[Any, Any, Any]:
@@ -120,7 +125,8 @@ class State:
         provider = TracerProvider(resource=resource)
         exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
         if exporter is not None:
-            provider.add_span_processor(BatchSpanProcessor(exporter))
+            self._span_exporter = DerivingSpanExporter(exporter)
+            provider.add_span_processor(BatchSpanProcessor(self._span_exporter))
         self.owned.append(provider)
         return provider
 
@@ -232,6 +238,69 @@ def _otlp(s: Settings, signal: str) -> Any:
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     return OTLPMetricExporter(**kwargs)
+
+
+# span id → the prediction record to emit when that span is exported (deferred mode)
+_pending: dict[int, tuple[str, dict[str, Any], Lazy, int, int]] = {}
+_MAX_PENDING = 65_536
+
+
+def defer(span: Any, event: str, attributes: dict[str, Any], body: Lazy, rows: int, timestamp_ns: int) -> None:
+    """Emit this record from the export thread, when ``span`` (recording, Heron's own) is exported."""
+    if len(_pending) >= _MAX_PENDING:
+        try:
+            _pending.pop(next(iter(_pending)))
+            _stats.count("records_dropped_queue_full")
+        except (StopIteration, KeyError, RuntimeError):
+            pass
+    _pending[span.get_span_context().span_id] = (event, attributes, body, rows, timestamp_ns)
+
+
+class DerivingSpanExporter:
+    """Wraps Heron's own span exporter. In the export thread, for each exported `heron.predict`
+    span it records the prediction counter and latency histogram (from the span's attributes and
+    duration) and emits the prediction record deferred by `defer` — under that span's context.
+    This is what keeps the caller's path shorter than a hand-written span + log record."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.state: State | None = None
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        state = self.state
+        if state is not None:
+            try:
+                self._derive(state, spans)
+            except Exception as exc:
+                _stats.fault("derive", exc)
+        return self._inner.export(spans)
+
+    def _derive(self, state: State, spans: Sequence[Any]) -> None:
+        for span in spans:
+            if span.name != "heron.predict":
+                continue
+            a = span.attributes or {}
+            attrs = {"ml.model.name": a.get("ml.model.name", ""), "ml.model.version": a.get("ml.model.version", "")}
+            if "error.type" in a:
+                attrs["error.type"] = a["error.type"]
+            state.predictions.add(int(a.get("heron.rows", 1)), attrs)
+            if span.end_time is not None and span.start_time is not None:
+                state.duration.record((span.end_time - span.start_time) / 1e9, attrs)
+            entry = _pending.pop(span.context.span_id, None)
+            if entry is not None:
+                event, attributes, body, rows, ts = entry
+                ctx = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
+                try:
+                    emit(state, event, attributes, body, rows, ts, ctx)
+                except Exception as exc:
+                    _stats.fault("emit", exc)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return True if flush is None else bool(flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
 
 
 class RenderingLogExporter:
