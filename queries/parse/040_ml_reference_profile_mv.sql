@@ -11,7 +11,7 @@ SELECT
     CAST(entry.1, 'Enum8(\'numeric\' = 1, \'categorical\' = 2, \'prediction\' = 3, \'label\' = 4)') AS kind,
     JSONExtractUInt(entry.3, 'count') AS count,
     JSONExtractUInt(entry.3, 'missing') AS missing,
-    JSONExtractUInt(entry.3, 'nan') AS nan,
+    JSONExtractUInt(entry.3, 'nan') AS non_finite,
     JSONExtract(entry.3, 'edges', 'Array(Float64)') AS edges,
     JSONExtract(entry.3, 'counts', 'Array(UInt64)') AS counts,
     JSONExtract(entry.3, 'frequencies', 'Map(String, UInt64)') AS categories,

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_profile {{on_cluster}} (
     kind           Enum8('numeric' = 1, 'categorical' = 2, 'prediction' = 3, 'label' = 4),
     count          UInt64,                             -- values seen, missing included
     missing        UInt64,                             -- null / None
-    nan            UInt64,                             -- NaN and ±Inf (numeric)
+    non_finite     UInt64,                             -- NaN and ±Inf (numeric; wire key "nan")
     edges          Array(Float64),                     -- numeric: ascending quantile edges
     counts         Array(UInt64),                      -- numeric: values per bin, length(edges) + 1
     categories     Map(String, UInt64),                -- categorical: value → count

@@ -1,0 +1,201 @@
+"""Ingest throughput: OTLP → collector → ClickHouse (parse views included), against a baseline.
+
+Starts `heron collector` on loopback with a fresh embedded store (or uses --endpoint), sends
+pre-encoded OTLP/HTTP protobuf requests, and times until every prediction is visible in
+ml_predictions:
+  - single: 1-row heron.prediction records (500 per request, like the SDK's batch processor);
+  - batch:  1,000-row columnar records (10 per request).
+The baseline, measured in the same run: clickhouse-connect inserting the same predictions
+straight into a fresh ml_predictions table (no OTLP, no JSON, no parse view) in this process.
+
+    python benchmarks/ingest.py [--single 20000] [--batch-records 100] [--features 20]
+
+Last line: RESULT ingest_rows_per_s=… batch_rows_per_s=… direct_rows_per_s=… ratio=…
+(ratio = batch_rows_per_s / direct_rows_per_s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+
+CATEGORIES = ("DE", "FR", "US", "GB", "JP")
+
+
+def kv(key: str, value: str) -> common_pb2.KeyValue:
+    return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(string_value=value))
+
+
+def rows(n: int, features: int, rng: random.Random) -> list[dict]:
+    return [{
+        "id": uuid.UUID(int=rng.getrandbits(128)).hex,
+        "numeric": {f"f{j}": rng.gauss(0, 1) for j in range(features)},
+        "categorical": {f"c{j}": rng.choice(CATEGORIES) for j in range(5)},
+        "prediction": rng.randint(0, 1),
+        "score": rng.random(),
+    } for _ in range(n)]
+
+
+def columnar(chunk: list[dict]) -> dict:
+    return {
+        "id": [r["id"] for r in chunk],
+        "numeric": {k: [r["numeric"][k] for r in chunk] for k in chunk[0]["numeric"]},
+        "categorical": {k: [r["categorical"][k] for r in chunk] for k in chunk[0]["categorical"]},
+        "prediction": [r["prediction"] for r in chunk],
+        "score": [r["score"] for r in chunk],
+    }
+
+
+def request(bodies: list[tuple[str, str, int]]) -> bytes:
+    """One ExportLogsServiceRequest holding (body, layout, rows) records."""
+    message = logs_service_pb2.ExportLogsServiceRequest()
+    scope = message.resource_logs.add(resource={"attributes": [kv("service.name", "bench")]}).scope_logs.add()
+    now = time.time_ns()
+    for body, layout, n in bodies:
+        scope.log_records.add(
+            time_unix_nano=now, event_name="heron.prediction", severity_number=9,
+            body=common_pb2.AnyValue(string_value=body),
+            attributes=[kv("ml.model.name", "bench"), kv("ml.model.version", "1"), kv("heron.schema.version", "1"),
+                        kv("heron.layout", layout), kv("heron.rows", str(n))])
+    return message.SerializeToString()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin_count(endpoint: str, model: str = "bench") -> int:
+    query = {"sql": "SELECT count() FROM heron.ml_predictions WHERE model_name = {m:String}",
+             "parameters": {"m": model}}
+    post = urllib.request.Request(endpoint + "/admin/sql", data=json.dumps(query).encode(),
+                                  headers={"Content-Type": "application/json",
+                                           "Authorization": f"Bearer {os.environ.get('HERON_COLLECTOR_TOKEN', '')}"})
+    with urllib.request.urlopen(post, timeout=60) as reply:
+        return int(json.loads(reply.read())["rows"][0][0])
+
+
+def send_and_wait(endpoint: str, payloads: list[bytes], expected_total: int) -> float:
+    """Seconds from the first request until ml_predictions holds `expected_total` rows."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    start = time.perf_counter()
+    for payload in payloads:
+        while True:
+            conn.request("POST", "/v1/logs", body=payload, headers={"Content-Type": "application/x-protobuf"})
+            reply = conn.getresponse()
+            reply.read()
+            if reply.status == 200:
+                break
+            if reply.status != 503:
+                raise SystemExit(f"collector answered {reply.status}")
+            time.sleep(float(reply.getheader("Retry-After", "1")))
+    while admin_count(endpoint) < expected_total:
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
+def direct_insert(data: list[dict]) -> float:
+    """Seconds for clickhouse-connect to insert the same predictions straight into ml_predictions."""
+    import clickhouse_connect
+
+    from heron_collector.migrations import Layout, migrate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{tmp}/chdb")
+        migrate(client, Layout())
+        now = datetime.now(timezone.utc)
+        columns = ["model_name", "model_version", "timestamp", "prediction_id", "numeric", "categorical",
+                   "prediction", "prediction_value", "score", "batch_rows"]
+        table = [["bench", "1", now, r["id"], r["numeric"], r["categorical"], str(r["prediction"]),
+                  float(r["prediction"]), r["score"], 1000] for r in data]
+        start = time.perf_counter()
+        for i in range(0, len(table), 20_000):  # the collector's default batch size
+            client.insert("heron.ml_predictions", table[i:i + 20_000], column_names=columns)
+        elapsed = time.perf_counter() - start
+        assert int(client.command("SELECT count() FROM heron.ml_predictions")) == len(table)
+        client.close()
+    return elapsed
+
+
+def start_collector(data_dir: str) -> tuple[subprocess.Popen, str]:
+    http_port = free_port()
+    env = {**os.environ, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_OTLP_GRPC": f"127.0.0.1:{free_port()}",
+           "HERON_DATA_DIR": data_dir}
+    process = subprocess.Popen([sys.executable, "-m", "heron_collector", "collector"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{http_port}"
+    for _ in range(600):
+        try:
+            with urllib.request.urlopen(endpoint + "/healthz", timeout=1):
+                return process, endpoint
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit("the collector exited at start") from None
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the collector did not become healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=20_000, help="1-row records to send")
+    parser.add_argument("--batch-records", type=int, default=100, help="1,000-row records to send")
+    parser.add_argument("--features", type=int, default=20, help="numeric features per row (plus 5 categorical)")
+    parser.add_argument("--endpoint", help="an already running collector (its admin endpoint must be reachable)")
+    args = parser.parse_args()
+    rng = random.Random(7)
+
+    single_rows = rows(args.single, args.features, rng)
+    single_payloads = [request([(json.dumps(r), "row", 1) for r in single_rows[i:i + 500]])
+                       for i in range(0, len(single_rows), 500)]
+    batch_rows = rows(args.batch_records * 1000, args.features, rng)
+    batch_bodies = [json.dumps(columnar(batch_rows[i:i + 1000])) for i in range(0, len(batch_rows), 1000)]
+    batch_payloads = [request([(b, "columnar", 1000) for b in batch_bodies[i:i + 10]])
+                      for i in range(0, len(batch_bodies), 10)]
+    print(f"{len(single_rows)} single-row records in {len(single_payloads)} requests; "
+          f"{len(batch_bodies)} × 1,000-row records in {len(batch_payloads)} requests; "
+          f"{args.features} numeric + 5 categorical features", flush=True)
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = None
+        endpoint = args.endpoint
+        if not endpoint:
+            process, endpoint = start_collector(data_dir)
+        try:
+            base = admin_count(endpoint)
+            single_s = send_and_wait(endpoint, single_payloads, base + len(single_rows))
+            print(f"single-row records: {len(single_rows) / single_s:,.0f} predictions/s ({single_s:.2f} s)",
+                  flush=True)
+            batch_s = send_and_wait(endpoint, batch_payloads, base + len(single_rows) + len(batch_rows))
+            print(f"1,000-row records:  {len(batch_rows) / batch_s:,.0f} predictions/s ({batch_s:.2f} s)", flush=True)
+        finally:
+            if process:
+                process.terminate()
+                process.wait(timeout=60)
+
+    direct_s = direct_insert(batch_rows)
+    print(f"direct insert:      {len(batch_rows) / direct_s:,.0f} predictions/s ({direct_s:.2f} s)")
+    single_rate = len(single_rows) / single_s
+    batch_rate, direct_rate = len(batch_rows) / batch_s, len(batch_rows) / direct_s
+    print(f"RESULT ingest_rows_per_s={single_rate:.0f} batch_rows_per_s={batch_rate:.0f} "
+          f"direct_rows_per_s={direct_rate:.0f} ratio={batch_rate / direct_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
