@@ -18,8 +18,16 @@ from sklearn import metrics as skm
 DB = "heron"
 DAY = 86400
 UTC = dt.timezone.utc
-PREDICTION_COLUMNS = ["model_name", "model_version", "timestamp", "prediction_id", "prediction",
-                      "prediction_value", "score", "tags"]
+PREDICTION_COLUMNS = [
+    "model_name",
+    "model_version",
+    "timestamp",
+    "prediction_id",
+    "prediction",
+    "prediction_value",
+    "score",
+    "tags",
+]
 
 
 def refresh(client, *views: str) -> None:
@@ -39,10 +47,16 @@ def day_start(days_ago: int) -> dt.datetime:
 
 
 def setup_model(client, model: str) -> None:
-    client.insert(f"{DB}.ml_monitor_config", [[model, DAY, 3 * DAY]],
-                  column_names=["model_name", "window_seconds", "lookback_seconds"])
-    client.insert(f"{DB}.ml_models", [[model, "v1", "binary_classification", "1", dt.datetime.now(UTC)]],
-                  column_names=["model_name", "model_version", "task", "positive_class", "registered_at"])
+    client.insert(
+        f"{DB}.ml_monitor_config",
+        [[model, DAY, 3 * DAY]],
+        column_names=["model_name", "window_seconds", "lookback_seconds"],
+    )
+    client.insert(
+        f"{DB}.ml_models",
+        [[model, "v1", "binary_classification", "1", dt.datetime.now(UTC)]],
+        column_names=["model_name", "model_version", "task", "positive_class", "registered_at"],
+    )
 
 
 def cbpe(scores: np.ndarray, predicted: np.ndarray) -> dict:
@@ -61,7 +75,10 @@ def cbpe(scores: np.ndarray, predicted: np.ndarray) -> dict:
         "recall": tp / (tp + fn),
         "f1": 2 * tp / (2 * tp + fp + fn),
         "roc_auc": float(np.trapezoid(tps / tps[-1], fps / fps[-1])),
-        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
     }
 
 
@@ -69,7 +86,8 @@ def estimated(client, model: str) -> dict:
     rows = client.query(
         f"SELECT window_start, segment_key, segment_value, metric, value, predictions, scored "
         f"FROM {DB}.ml_performance_estimated FINAL WHERE model_name = {{m:String}}",
-        parameters={"m": model}).result_rows
+        parameters={"m": model},
+    ).result_rows
     out: dict = {}
     for ws, key, val, metric, value, n, scored in rows:
         cell = out.setdefault((ws.replace(tzinfo=UTC), key, val), {})
@@ -129,16 +147,22 @@ def test_estimate_tracks_realised_until_the_concept_shifts(store):
 
     # before labels: estimates only, realised NULL beside them
     refresh(store, "ml_performance_mv", "ml_performance_estimated_mv")
-    before = store.query(f"SELECT count(), countIf(realised IS NULL) FROM {DB}.ml_performance_vs_estimated "
-                         "WHERE model_name = 'shift' AND metric = 'accuracy'").result_rows[0]
+    before = store.query(
+        f"SELECT count(), countIf(realised IS NULL) FROM {DB}.ml_performance_vs_estimated "
+        "WHERE model_name = 'shift' AND metric = 'accuracy'"
+    ).result_rows[0]
     assert before == (2, 2)
 
-    store.insert(f"{DB}.ml_ground_truth", labels,
-                 column_names=["model_name", "prediction_id", "label", "label_value", "timestamp"])
+    store.insert(
+        f"{DB}.ml_ground_truth",
+        labels,
+        column_names=["model_name", "prediction_id", "label", "label_value", "timestamp"],
+    )
     refresh(store, "ml_performance_mv", "ml_performance_estimated_mv")
     result = store.query(
         f"SELECT window_start, metric, estimated, realised, labelled FROM {DB}.ml_performance_vs_estimated "
-        "WHERE model_name = 'shift' AND segment_key = '' AND metric IN ('accuracy', 'roc_auc')").result_rows
+        "WHERE model_name = 'shift' AND segment_key = '' AND metric IN ('accuracy', 'roc_auc')"
+    ).result_rows
     assert len(result) == 4
     for ws, metric, est, real, labelled in result:
         p, y, shifted = truth[ws.replace(tzinfo=UTC)]

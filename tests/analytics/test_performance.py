@@ -18,8 +18,16 @@ from sklearn import metrics as skm
 DB = "heron"
 DAY = 86400
 UTC = dt.timezone.utc
-PREDICTION_COLUMNS = ["model_name", "model_version", "timestamp", "prediction_id", "prediction",
-                      "prediction_value", "score", "tags"]
+PREDICTION_COLUMNS = [
+    "model_name",
+    "model_version",
+    "timestamp",
+    "prediction_id",
+    "prediction",
+    "prediction_value",
+    "score",
+    "tags",
+]
 
 
 def refresh(client, *views: str) -> None:
@@ -40,22 +48,34 @@ def day_start(days_ago: int) -> dt.datetime:
 
 
 def configure(client, model: str, window: int = DAY, lookback: int = 3 * DAY, label_lookback: int = 0):
-    client.insert(f"{DB}.ml_monitor_config", [[model, window, lookback]],
-                  column_names=["model_name", "window_seconds", "lookback_seconds"])
+    client.insert(
+        f"{DB}.ml_monitor_config",
+        [[model, window, lookback]],
+        column_names=["model_name", "window_seconds", "lookback_seconds"],
+    )
     if label_lookback:
-        client.insert(f"{DB}.ml_performance_config", [[model, label_lookback]],
-                      column_names=["model_name", "label_lookback_seconds"])
+        client.insert(
+            f"{DB}.ml_performance_config",
+            [[model, label_lookback]],
+            column_names=["model_name", "label_lookback_seconds"],
+        )
 
 
 def register(client, model: str, version: str, task: str, positive_class: str = "") -> None:
-    client.insert(f"{DB}.ml_models", [[model, version, task, positive_class, dt.datetime.now(UTC)]],
-                  column_names=["model_name", "model_version", "task", "positive_class", "registered_at"])
+    client.insert(
+        f"{DB}.ml_models",
+        [[model, version, task, positive_class, dt.datetime.now(UTC)]],
+        column_names=["model_name", "model_version", "task", "positive_class", "registered_at"],
+    )
 
 
 def insert_labels(client, model: str, rows: list[tuple]) -> None:
     """rows: (prediction_id, label text, label value, label timestamp)."""
-    client.insert(f"{DB}.ml_ground_truth", [[model, *r] for r in rows],
-                  column_names=["model_name", "prediction_id", "label", "label_value", "timestamp"])
+    client.insert(
+        f"{DB}.ml_ground_truth",
+        [[model, *r] for r in rows],
+        column_names=["model_name", "prediction_id", "label", "label_value", "timestamp"],
+    )
 
 
 def performance(client, model: str) -> dict:
@@ -63,7 +83,8 @@ def performance(client, model: str) -> dict:
     rows = client.query(
         f"SELECT window_start, segment_key, segment_value, metric, value, predictions, labelled, "
         f"window_end, window_seconds FROM {DB}.ml_performance FINAL WHERE model_name = {{m:String}}",
-        parameters={"m": model}).result_rows
+        parameters={"m": model},
+    ).result_rows
     out: dict = {}
     for ws, key, val, metric, value, n, labelled, we, w in rows:
         cell = out.setdefault((ws.replace(tzinfo=UTC), key, val), {})
@@ -94,7 +115,10 @@ def binary_expected(y: np.ndarray, yhat: np.ndarray, s: np.ndarray, delay: np.nd
         "f1": skm.f1_score(y, yhat, zero_division=np.nan),
         "fpr": fp / (fp + tn) if fp + tn else None,
         "fnr": fn / (fn + tp) if fn + tp else None,
-        "tp": float(tp), "fp": float(fp), "fn": float(fn), "tn": float(tn),
+        "tp": float(tp),
+        "fp": float(fp),
+        "fn": float(fn),
+        "tn": float(tn),
         "roc_auc": skm.roc_auc_score(y, s) if both else None,
         "pr_auc": skm.average_precision_score(y, s) if y.sum() else None,
         "log_loss": skm.log_loss(y, s, labels=[0, 1]),
@@ -118,13 +142,13 @@ def test_binary_metrics_per_window_and_segment_equal_sklearn(store):
                 score = [0.0, 1.0, 1e-18][i]  # log-loss clipping at eps
             pid = f"d{days_ago}-{i}"
             region = "eu" if rng.random() < 0.6 else "us"
-            rows.append(["churn", "v1", ts, pid, "yes" if score >= 0.5 else "no", None, score,
-                         {"region": region}])
+            rows.append(["churn", "v1", ts, pid, "yes" if score >= 0.5 else "no", None, score, {"region": region}])
             if rng.random() < 0.8:  # 20 % never labelled
                 label = "yes" if rng.random() < score * 0.9 + 0.05 else "no"
                 delay = float(rng.exponential(3 * 3600)) + 1e-3
-                truth.append((pid, label, None, ts + dt.timedelta(seconds=delay), days_ago, region, score,
-                               score >= 0.5, delay))
+                truth.append(
+                    (pid, label, None, ts + dt.timedelta(seconds=delay), days_ago, region, score, score >= 0.5, delay)
+                )
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "churn", [(t[0], t[1], t[2], t[3]) for t in truth])
     refresh(store, "ml_performance_mv")
@@ -139,8 +163,13 @@ def test_binary_metrics_per_window_and_segment_equal_sklearn(store):
             delay = np.array([t[8] for t in sel])
             cell = got[(day_start(days_ago), key, value)]
             check(cell, binary_expected(y, yhat, s, delay))
-            n = sum(1 for r in rows if r[2] >= day_start(days_ago) and r[2] < day_start(days_ago - 1)
-                    and (key == "" or r[7]["region"] == value))
+            n = sum(
+                1
+                for r in rows
+                if r[2] >= day_start(days_ago)
+                and r[2] < day_start(days_ago - 1)
+                and (key == "" or r[7]["region"] == value)
+            )
             assert cell["_n"] == n
     assert len(got) == 6
 
@@ -165,13 +194,16 @@ def test_multiclass_accuracy_and_f1_equal_sklearn(store):
     cell = performance(store, "flowers")[(start, "", "")]
     y = [t[1] for t in truth]
     p = [t[4] for t in truth]
-    check(cell, {
-        "accuracy": skm.accuracy_score(y, p),
-        "f1_macro": skm.f1_score(y, p, average="macro", zero_division=0),
-        "f1_weighted": skm.f1_score(y, p, average="weighted", zero_division=0),
-        "label_delay_mean_s": 3600.0,
-        "_labelled": 500,
-    })
+    check(
+        cell,
+        {
+            "accuracy": skm.accuracy_score(y, p),
+            "f1_macro": skm.f1_score(y, p, average="macro", zero_division=0),
+            "f1_weighted": skm.f1_score(y, p, average="weighted", zero_division=0),
+            "label_delay_mean_s": 3600.0,
+            "_labelled": 500,
+        },
+    )
     assert "roc_auc" not in cell and "mae" not in cell
 
 
@@ -191,26 +223,34 @@ def test_regression_metrics_equal_sklearn(store):
     insert_labels(store, "price", [t[:4] for t in truth])
     refresh(store, "ml_performance_mv")
     got = performance(store, "price")
-    for key, value, keep in (("", "", lambda t: True), ("shop", "a", lambda t: t[5]),
-                             ("shop", "b", lambda t: not t[5])):
+    for key, value, keep in (
+        ("", "", lambda t: True),
+        ("shop", "a", lambda t: t[5]),
+        ("shop", "b", lambda t: not t[5]),
+    ):
         sel = [t for t in truth if keep(t)]
         y = np.array([t[2] for t in sel])
         p = np.array([t[4] for t in sel])
-        check(got[(start, key, value)], {
-            "mae": skm.mean_absolute_error(y, p),
-            "rmse": skm.root_mean_squared_error(y, p),
-            "mape": skm.mean_absolute_percentage_error(y, p),
-            "r2": skm.r2_score(y, p),
-            "label_delay_median_s": float(DAY),
-        })
+        check(
+            got[(start, key, value)],
+            {
+                "mae": skm.mean_absolute_error(y, p),
+                "rmse": skm.root_mean_squared_error(y, p),
+                "mape": skm.mean_absolute_percentage_error(y, p),
+                "r2": skm.r2_score(y, p),
+                "label_delay_median_s": float(DAY),
+            },
+        )
 
 
 def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     configure(store, "late", lookback=DAY, label_lookback=10 * DAY)
     register(store, "late", "v1", "binary_classification")
     old = day_start(5)  # outside the shared 1-day look-back, inside the 10-day label look-back
-    preds = [["late", "v1", old + dt.timedelta(hours=i), f"l{i}", str(i % 2), None, 0.2 + 0.6 * (i % 2), {}]
-             for i in range(10)]
+    preds = [
+        ["late", "v1", old + dt.timedelta(hours=i), f"l{i}", str(i % 2), None, 0.2 + 0.6 * (i % 2), {}]
+        for i in range(10)
+    ]
     store.insert(f"{DB}.ml_predictions", preds, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "late", [(f"l{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(4)])
     refresh(store, "ml_performance_mv")
@@ -221,8 +261,7 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     # predictions (already labelled) lands in the same old window
     insert_labels(store, "late", [(f"l{i}", "0", 0.0, day_start(0)) for i in range(4, 10)])
     insert_labels(store, "late", [("l0", "0", 0.0, day_start(0))])  # newest label wins
-    back = [["late", "v1", old + dt.timedelta(hours=20, minutes=i), f"b{i}", "1", None, 0.9, {}]
-            for i in range(5)]
+    back = [["late", "v1", old + dt.timedelta(hours=20, minutes=i), f"b{i}", "1", None, 0.9, {}] for i in range(5)]
     store.insert(f"{DB}.ml_predictions", back, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "late", [(f"b{i}", "1", 1.0, day_start(0)) for i in range(5)])
     refresh(store, "ml_performance_mv")
@@ -232,8 +271,10 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     assert cell["_n"] == 15 and cell["_labelled"] == 15
     check(cell, {"accuracy": skm.accuracy_score(y, yhat), "f1": skm.f1_score(y, yhat)})
     # the Replacing table holds one row per identity once merged (FINAL reads it so already)
-    dup = store.command(f"SELECT count() - uniqExact(window_start, segment_key, segment_value, metric) "
-                        f"FROM {DB}.ml_performance FINAL WHERE model_name = 'late'")
+    dup = store.command(
+        f"SELECT count() - uniqExact(window_start, segment_key, segment_value, metric) "
+        f"FROM {DB}.ml_performance FINAL WHERE model_name = 'late'"
+    )
     assert int(dup) == 0
 
 
@@ -241,9 +282,11 @@ def test_windows_older_than_the_lookback_keep_their_last_result(store):
     configure(store, "keep", lookback=DAY, label_lookback=10 * DAY)
     register(store, "keep", "v1", "binary_classification")
     old = day_start(5)
-    store.insert(f"{DB}.ml_predictions",
-                 [["keep", "v1", old + dt.timedelta(hours=i), f"k{i}", "1", None, 0.7, {}] for i in range(4)],
-                 column_names=PREDICTION_COLUMNS)
+    store.insert(
+        f"{DB}.ml_predictions",
+        [["keep", "v1", old + dt.timedelta(hours=i), f"k{i}", "1", None, 0.7, {}] for i in range(4)],
+        column_names=PREDICTION_COLUMNS,
+    )
     insert_labels(store, "keep", [(f"k{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(2)])
     refresh(store, "ml_performance_mv")
     assert performance(store, "keep")[(old, "", "")]["_labelled"] == 2
@@ -260,13 +303,20 @@ def test_undefined_metrics_are_null(store):
     configure(store, "edge")
     register(store, "edge", "v1", "binary_classification")
     start = day_start(1)
-    store.insert(f"{DB}.ml_predictions",
-                 [["edge", "v1", start + dt.timedelta(hours=1), "e0", "0", None, 0.1, {}],
-                  ["edge", "v1", start + dt.timedelta(hours=2), "e1", "0", None, 0.3, {}],
-                  ["edge", "v1", day_start(2), "e2", "1", None, 0.8, {}]],
-                 column_names=PREDICTION_COLUMNS)
-    insert_labels(store, "edge", [("e0", "0", 0.0, start + dt.timedelta(hours=3)),
-                                  ("e1", "0", 0.0, start + dt.timedelta(hours=3))])
+    store.insert(
+        f"{DB}.ml_predictions",
+        [
+            ["edge", "v1", start + dt.timedelta(hours=1), "e0", "0", None, 0.1, {}],
+            ["edge", "v1", start + dt.timedelta(hours=2), "e1", "0", None, 0.3, {}],
+            ["edge", "v1", day_start(2), "e2", "1", None, 0.8, {}],
+        ],
+        column_names=PREDICTION_COLUMNS,
+    )
+    insert_labels(
+        store,
+        "edge",
+        [("e0", "0", 0.0, start + dt.timedelta(hours=3)), ("e1", "0", 0.0, start + dt.timedelta(hours=3))],
+    )
     refresh(store, "ml_performance_mv")
     got = performance(store, "edge")
     one_class = got[(start, "", "")]
