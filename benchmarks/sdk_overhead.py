@@ -31,7 +31,6 @@ import numpy as np
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -143,7 +142,8 @@ def main() -> None:
 
     # what the export thread spends rendering that batch to JSON (the caller does not wait for it)
     state = _setup.get()
-    obs = _observe.Observation(_registry.model("bench-batch", "1"), state, feature_names=[f"f{i}" for i in range(FEATURES)])
+    names = [f"f{i}" for i in range(FEATURES)]
+    obs = _observe.Observation(_registry.model("bench-batch", "1"), state, feature_names=names)
     obs.features(X)
     obs.prediction(X[:, 0] > 0)
     body = _observe.PredictionBody({}, state.policy, obs._table, obs._outputs, obs.ids, None, 1.0, None, 1.0,

@@ -234,6 +234,9 @@ class Observation:
                         f"cannot read predictions from {type(result).__name__}; give monitor(prediction=...) "
                         "an extractor function"))
                 return self
+            if rows is not None and rows > 1 and out.rows == 1:
+                _stats.count("predictions_not_per_row")  # one value for a batch: not a per-row prediction
+                return self
             if score is not None:
                 out.score = _extract._column_or_scalar(score)
             if probabilities is not None:

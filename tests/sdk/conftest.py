@@ -1,0 +1,89 @@
+"""Heron wired to the real OpenTelemetry SDK with in-memory exporters (no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import heron
+from heron import _registry, _setup, _stats
+
+
+@dataclass
+class Telemetry:
+    spans_out: InMemorySpanExporter
+    logs_out: InMemoryLogRecordExporter
+    metrics_in: InMemoryMetricReader
+
+    def configure(self, **settings: Any) -> None:
+        """heron.configure(**settings) with fresh in-memory exporters (the old ones are shut down)."""
+        self.spans_out, self.logs_out = InMemorySpanExporter(), InMemoryLogRecordExporter()
+        self.metrics_in = InMemoryMetricReader()
+        heron.configure(span_exporter=self.spans_out, log_exporter=self.logs_out, metric_reader=self.metrics_in,
+                        **settings)
+
+    def spans(self) -> list[Any]:
+        heron.flush()
+        return list(self.spans_out.get_finished_spans())
+
+    def records(self, event: str = "heron.prediction") -> list[Any]:
+        """Exported log records of one event, in emission order (log_record objects)."""
+        heron.flush()
+        return [r.log_record for r in self.logs_out.get_finished_logs() if r.log_record.event_name == event]
+
+    def bodies(self, event: str = "heron.prediction") -> list[dict[str, Any]]:
+        return [json.loads(r.body) for r in self.records(event)]
+
+    def raw(self) -> list[Any]:
+        heron.flush()
+        return list(self.logs_out.get_finished_logs())
+
+    def metric_points(self, name: str) -> list[Any]:
+        heron.flush()
+        data = self.metrics_in.get_metrics_data()
+        points = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name == name:
+                        points.extend(metric.data.data_points)
+        return points
+
+
+def _clean() -> None:
+    _setup.reset()
+    _stats.reset()
+    _registry._models.clear()
+    _setup._pending.clear()
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """Heron configured with in-memory span, log and metric exporters."""
+    _clean()
+    t = Telemetry(InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader())
+    t.configure()
+    try:
+        yield t
+    finally:
+        _clean()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees another's configuration, or an OTEL_/HERON_ variable from the shell."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("OTEL_", "HERON_")):
+            monkeypatch.delenv(name)
+    _clean()
+    yield
+    _clean()

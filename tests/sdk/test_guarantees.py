@@ -1,0 +1,148 @@
+"""DESIGN §6: the SDK never changes what a function returns or raises, and never blocks it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+import heron
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30), st.binary(max_size=10),
+)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+exceptions = st.sampled_from([ValueError("v"), KeyError("k"), ZeroDivisionError(), RuntimeError("r"),
+                              TypeError("t"), StopIteration(), KeyboardInterrupt()])
+
+
+class Weird:
+    """An object nothing can serialise, whose str() raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+    __repr__ = __str__
+
+
+inputs = st.one_of(values, st.just(Weird()), st.builds(lambda: {"a": Weird(), "b": float("nan")}),
+                   st.builds(lambda: np.array([[np.nan, 1.0], [np.inf, -np.inf]])))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=inputs, out=st.one_of(values, st.just(Weird())), exc=st.none() | exceptions)
+def test_decorated_returns_and_raises_exactly_what_undecorated_does(telemetry, x: Any, out: Any, exc: Any):
+    def model(features: Any) -> Any:
+        if exc is not None:
+            raise exc
+        return out
+
+    decorated = heron.monitor(model="prop", version="1")(model)
+
+    def outcome(fn: Any) -> tuple[str, Any]:
+        try:
+            return "returned", fn(x)
+        except BaseException as caught:  # KeyboardInterrupt included: it must pass through too
+            return "raised", caught
+
+    expected, got = outcome(model), outcome(decorated)
+    assert got[0] == expected[0] and got[1] is expected[1]
+
+
+class BrokenSpans(SpanExporter):
+    def export(self, spans: Any) -> Any:
+        raise RuntimeError("span exporter exploded")
+
+
+class BrokenLogs(LogRecordExporter):
+    def export(self, batch: Any) -> Any:
+        raise OSError("log exporter exploded")
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def test_failing_exporters_never_reach_the_caller():
+    heron.configure(span_exporter=BrokenSpans(), log_exporter=BrokenLogs())
+
+    @heron.monitor(model="m", version="1")
+    def predict(x: dict) -> int:
+        return 3
+
+    assert [predict({"a": i}) for i in range(50)] == [3] * 50
+    heron.flush(timeout_s=2)
+    assert predict({"a": 1}) == 3
+
+
+def test_unserialisable_and_non_finite_inputs_are_counted_not_raised(telemetry):
+    @heron.monitor(model="m", version="1")
+    def predict(x: Any) -> Any:
+        return {"prediction": float("nan"), "score": float("inf")}
+
+    assert predict({"blob": Weird(), "nan": float("nan")})["score"] == float("inf")
+    assert predict(object())["score"] == float("inf")  # unsupported input: still runs
+    heron.flush()
+    stats = heron.stats()
+    assert stats.get("fault.features", 0) >= 1 or stats.get("fault.render", 0) >= 1
+
+
+def test_async_exceptions_pass_through_unchanged(telemetry):
+    error = LookupError("missing")
+
+    @heron.monitor(model="m", version="1")
+    async def predict(x: dict) -> int:
+        raise error
+
+    async def call() -> BaseException:
+        try:
+            await predict({"a": 1})
+        except LookupError as caught:
+            return caught
+        raise AssertionError("no exception")
+
+    assert asyncio.run(call()) is error
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_collector_does_not_slow_or_change_10000_calls():
+    heron.configure(endpoint=f"http://127.0.0.1:{_closed_port()}", timeout=1.0, metrics=False)
+
+    def model(x: dict) -> float:
+        return x["a"] * 2.0
+
+    predict = heron.monitor(model="m", version="1")(model)
+    row = {f"f{i}": float(i) for i in range(20)}
+    row["a"] = 1.5
+    predict(row)  # first call: imports and provider setup
+
+    start = time.perf_counter()
+    results = [predict(row) for _ in range(10_000)]
+    monitored = (time.perf_counter() - start) / 10_000
+    start = time.perf_counter()
+    for _ in range(10_000):
+        model(row)
+    bare = (time.perf_counter() - start) / 10_000
+
+    assert results == [3.0] * 10_000
+    # no network wait on the caller: a blocking export would cost ≥ 1 s (the timeout) per batch
+    added_us = (monitored - bare) * 1e6
+    assert added_us < 2_000, f"mean added latency {added_us:.0f} µs per call"
