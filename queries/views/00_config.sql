@@ -9,7 +9,7 @@
 --                           or 'window' = production data of [reference_start, reference_end).
 --   bins                    quantile bins per numeric feature when Heron bins a reference. 20.
 --   small_sample            when min(n_current, n_reference) <= this, the verdict is a p-value test
---                           (KS / chi-square, Benjamini–Hochberg across features); above it an
+--                           (KS / chi-square, Holm across the window's features); above it an
 --                           effect size (normed Wasserstein / Jensen–Shannon). 1000.
 --   ks_exact_max_reference  exact KS (ECDF difference) when the reference sample has at most this
 --                           many values of the feature; binned KS otherwise. 20000.

@@ -17,8 +17,8 @@
 --   jensen_shannon, psi as above on category shares; unseen_share = current share of categories
 --                   absent from the reference.
 -- Verdict (is_primary = 1): the most specific ml_drift_config row, else by sample size: when
--- min(n_current, n_reference) <= small_sample, ks / chi2 at alpha 0.05 on Benjamini–Hochberg
--- adjusted p-values across the window's features; otherwise wasserstein >= 0.1 (numeric) and
+-- min(n_current, n_reference) <= small_sample, ks / chi2 at alpha 0.05 on Holm-adjusted
+-- p-values across the window's feature tests; otherwise wasserstein >= 0.1 (numeric) and
 -- jensen_shannon >= 0.1 (categorical). Other methods are stored with their default thresholds
 -- (psi 0.2, ks/chi2 alpha 0.05, wasserstein 0.1, jensen_shannon 0.1, unseen_share 0.05).
 -- Scheduling: APPEND into a ReplacingMergeTree keyed by (model, version, window, feature, role,
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift {{on_cluster}} (
     method            LowCardinality(String),      -- psi | ks | wasserstein | jensen_shannon | chi2 | unseen_share
     statistic         Float64,
     p_value           Nullable(Float64),
-    p_value_adjusted  Nullable(Float64),           -- Benjamini–Hochberg across the window's features
+    p_value_adjusted  Nullable(Float64),           -- Holm across the window's feature tests
     df                UInt32,                      -- chi2: degrees of freedom
     threshold         Float64,
     drifted           UInt8,

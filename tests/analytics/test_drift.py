@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from heron_collector.analytics import benjamini_hochberg, refresh
+from heron_collector.analytics import benjamini_hochberg, holm, refresh
 
 from ._data import drift_rows, hour_start, insert_predictions, insert_reference
 
@@ -109,11 +109,11 @@ def test_drift_statistics_match_scipy_and_backfill(loaded):
     rows = drift_rows(store, "m")
     _check_window(rows, w1, ref, ref_cat, cur1, cat1)
     _check_window(rows, w2, ref, ref_cat, cur2, cat2)
-    # p-values adjusted across the window's numeric features (BH), as scipy does
+    # p-values Holm-adjusted across the window's feature tests (4 KS + 1 chi-square)
     for window in (w1, w2):
-        ks = [rows[(window, f, "ks")] for f in sorted(cur1)]
-        expected = stats.false_discovery_control([r["p_value"] for r in ks], method="bh")
-        assert [r["p_value_adjusted"] for r in ks] == pytest.approx(list(expected), rel=1e-9)
+        tests = [rows[(window, f, "ks")] for f in sorted(cur1)] + [rows[(window, "c", "chi2")]]
+        expected = _holm_bruteforce([r["p_value"] for r in tests])
+        assert [r["p_value_adjusted"] for r in tests] == pytest.approx(expected, rel=1e-9)
     # small windows: the verdict is the p-value test; the shifted window drifts, the first doesn't
     assert rows[(w2, "a", "ks")]["is_primary"] == 1 and rows[(w2, "a", "ks")]["drifted"] == 1
     assert rows[(w2, "c", "chi2")]["drifted"] == 1
@@ -134,6 +134,21 @@ def test_drift_statistics_match_scipy_and_backfill(loaded):
     assert rows[(w1, "a", "wasserstein")]["statistic"] == pytest.approx(
         _binned(ref["a"], combined)["wasserstein"], abs=1e-9)
     assert rows[(w1, "a", "ks")]["drifted"] == 1
+
+
+def _holm_bruteforce(p: list[float]) -> list[float]:
+    """Holm by its definition: max over the j smaller-or-equal p-values of min(1, (m − rank + 1)·p)."""
+    m = len(p)
+    ranked = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for pos, i in enumerate(ranked):
+        out[i] = max(min(1.0, (m - k) * p[ranked[k]]) for k in range(pos + 1))
+    return out
+
+
+def test_holm_matches_definition():
+    p = list(np.random.default_rng(4).uniform(0, 0.1, 25))
+    assert holm(p) == pytest.approx(_holm_bruteforce(p), rel=1e-12)
 
 
 def test_benjamini_hochberg_matches_scipy():

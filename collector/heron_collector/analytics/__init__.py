@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from heron_collector.analytics._finalize import finalize
 from heron_collector.analytics._refresh import refresh, refreshable_views, view_status
-from heron_collector.analytics._stats import benjamini_hochberg, chi2_pvalue, ks_pvalue
+from heron_collector.analytics._stats import benjamini_hochberg, chi2_pvalue, holm, ks_pvalue
 
 __all__ = [
     "benjamini_hochberg",
     "chi2_pvalue",
     "finalize",
+    "holm",
     "ks_pvalue",
     "refresh",
     "refreshable_views",

@@ -3,7 +3,7 @@
 The drift view stores, per (model, version, window, feature, method), the test statistic with
 its sample sizes (KS: D, n, m) or degrees of freedom (chi-square) and leaves `p_value` NULL.
 `finalize` finds the windows with such rows, computes the p-values with scipy, adjusts them
-with Benjamini–Hochberg across the features of each window and method, sets `drifted`, and
+with Holm across the window's tests (features apart from prediction/score/label), sets `drifted`, and
 inserts the rows again with `computed_at` one microsecond later, so ReplacingMergeTree keeps
 them over the SQL's version, and a newer refresh (later `computed_at`) still wins over them.
 Only aggregated rows move; running it again with nothing new reads one small query.
@@ -15,7 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from heron_collector.analytics._stats import benjamini_hochberg, chi2_pvalue, ks_pvalue
+from heron_collector.analytics._stats import chi2_pvalue, holm, ks_pvalue
 from heron_collector.migrations import identifier
 
 P_VALUE_METHODS = ("ks", "chi2")
@@ -50,10 +50,10 @@ def finalize(client: Any, database: str) -> int:
             row["p_value"] = ks_pvalue(row["statistic"], row["n_current"], row["n_reference"])
         else:
             row["p_value"] = chi2_pvalue(row["statistic"], row["df"])
-        groups[(row["model_name"], row["model_version"], row["window_start"], row["method"],
+        groups[(row["model_name"], row["model_version"], row["window_start"],
                 row["role"] == "feature")].append(row)
     for group in groups.values():
-        adjusted = benjamini_hochberg([r["p_value"] for r in group])
+        adjusted = holm([r["p_value"] for r in group])
         for row, q in zip(group, adjusted, strict=True):
             row["p_value_adjusted"] = q
             row["drifted"] = int(q == q and q < row["threshold"])  # q == q: not NaN

@@ -10,7 +10,9 @@ never raw values, and matches scipy's own two-sample tests on the same data:
   default (docs/statistics.md).
 - `chi2_pvalue(stat, df)` is `scipy.stats.chi2_contingency(table, correction=False).pvalue` for a
   2×k table (reference vs current counts), df = k − 1 over categories seen in either sample.
-- `benjamini_hochberg(p)` adjusts p-values across the features of one window.
+- `holm(p)` adjusts p-values across the features of one window (Heron's default: it bounds the
+  chance of any false alarm in a window, family-wise, by alpha); `benjamini_hochberg(p)` is kept
+  for users who prefer false-discovery-rate control.
 """
 
 from __future__ import annotations
@@ -53,5 +55,26 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]
     adjusted = np.empty_like(q)
     adjusted[order] = np.minimum(ranked, 1.0)
+    out[ok] = adjusted
+    return out.tolist()
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values: p_(i) → max over j <= i of min(1, (m − j + 1)·p_(j)).
+
+    Controls the family-wise error rate across the m tests of one window at any dependence.
+    NaN stays NaN and does not count in m.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if not ok.any():
+        return out.tolist()
+    q = p[ok]
+    m = len(q)
+    order = np.argsort(q)
+    stepped = np.maximum.accumulate(np.minimum(1.0, q[order] * (m - np.arange(m))))
+    adjusted = np.empty_like(q)
+    adjusted[order] = stepped
     out[ok] = adjusted
     return out.tolist()
