@@ -1,0 +1,130 @@
+"""End to end: the SDK → OTLP/HTTP on loopback → a real `heron collector` process → ml_* rows.
+
+Single, numpy batch, pandas batch and async predictions, ground truth and a reference, read back
+with `heron sql` through the running collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import heron
+
+HERON = [sys.executable, "-m", "heron_collector"]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    http_port, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    process = subprocess.Popen(
+        [*HERON, "collector", "--otlp-http", f"127.0.0.1:{http_port}", "--otlp-grpc", f"127.0.0.1:{grpc_port}",
+         "--data-dir", str(tmp_path)],
+        env={**env, "HERON_BATCH_SECONDS": "0.1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{http_port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"collector exited early:\n{process.stdout.read() if process.stdout else ''}")
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("collector did not become healthy in 90 s")
+            time.sleep(0.2)
+    try:
+        yield url, tmp_path
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def sql(data_dir: Path, query: str) -> list[dict]:
+    done = subprocess.run([*HERON, "sql", "--format", "json", "--data-dir", str(data_dir), query],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.strip()
+    if not text:
+        return []
+    try:
+        parsed = json.loads(text)
+        return parsed if isinstance(parsed, list) else parsed.get("data", [parsed])
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_for(data_dir: Path, query: str, expected: int) -> list[dict]:
+    deadline = time.monotonic() + 60
+    while True:
+        rows = sql(data_dir, query)
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+def test_sdk_predictions_ground_truth_and_reference_land_in_clickhouse(collector):
+    url, data_dir = collector
+    heron.configure(endpoint=url, service_name="e2e-service", environment="staging", metrics=False)
+
+    @heron.monitor(model="churn", version="3", task="binary_classification")
+    def predict(x: object) -> object:
+        if isinstance(x, dict):
+            return 1
+        return np.asarray(x)[:, 0] > 0 if isinstance(x, np.ndarray) else (x["age"].to_numpy() > 40).astype(int)
+
+    @heron.monitor(model="churn", version="3")
+    async def apredict(x: dict) -> int:
+        return 0
+
+    predict({"age": 42.0, "country": "DE", "ratio": float("nan")})
+    single_id = heron.last_prediction_ids()[0]
+    predict(np.array([[1.0, 2.0], [-1.0, 3.0], [2.0, np.inf]]))
+    predict(pd.DataFrame({"age": [30.0, 50.0], "country": ["FR", None]}))
+    asyncio.run(apredict({"age": 1.0}))
+    heron.log_ground_truth(model="churn", ids=[single_id], labels=[1])
+    heron.log_reference(model="churn", version="3", features=pd.DataFrame({"age": np.arange(100.0)}),
+                        labels=np.arange(100) % 2, sample_rows=10)
+    assert heron.flush(timeout_s=30)
+
+    rows = wait_for(data_dir, "SELECT prediction_id, numeric, categorical, prediction, batch_rows, trace_id, "
+                              "service_name, environment FROM heron.ml_predictions ORDER BY timestamp", 7)
+    assert len(rows) == 7
+    by_id = {r["prediction_id"]: r for r in rows}
+    single = by_id[single_id]
+    assert single["numeric"]["age"] == 42.0 and single["categorical"] == {"country": "DE"}
+    assert single["prediction"] == "1" and single["batch_rows"] == 1 and single["trace_id"]
+    assert (single["service_name"], single["environment"]) == ("e2e-service", "staging")
+    assert sorted(r["batch_rows"] for r in rows) == [1, 1, 2, 2, 3, 3, 3]
+
+    truth = wait_for(data_dir, "SELECT prediction_id, label FROM heron.ml_ground_truth", 1)
+    assert truth == [{"prediction_id": single_id, "label": "1"}]
+    sample = wait_for(data_dir, "SELECT row_index FROM heron.ml_reference ORDER BY row_index", 10)
+    assert len(sample) == 10
+    profile = wait_for(data_dir, "SELECT feature, count FROM heron.ml_reference_profile ORDER BY feature", 2)
+    assert {r["feature"]: r["count"] for r in profile}["age"] == 100
+    models = wait_for(data_dir, "SELECT task FROM heron.ml_models FINAL", 1)
+    assert models[0]["task"] == "binary_classification"
