@@ -1,0 +1,181 @@
+"""Drift views end to end at 1M and 10M predictions, against Evidently in the same run.
+
+Data: 20 numeric + 5 categorical features, a 100k-row reference sample, generated in SQL by
+the embedded engine (INSERT … SELECT FROM numbers()); features f0, f1 and c0 drift. The
+benchmark model's window is set wider than the data, so each run is one window and the
+numbers are comparable with Evidently's whole-dataset report. Timed: the drift views
+(reference bins, exact KS, drift) refreshed and awaited, plus finalize — refresh to results.
+Peak memory: the process's peak RSS (VmHWM) during that step, reset before it
+(/proc/self/clear_refs). Evidently's DataDriftPreset runs only at 1M rows and only when
+installed (pip install 'heron[bench]'); otherwise evidently_s=NA.
+
+    python benchmarks/drift.py [--rows 1000000 10000000] [--no-evidently]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+NUMERIC = [f"f{i}" for i in range(20)]
+CATEGORICAL = [f"c{i}" for i in range(5)]
+N_REFERENCE = 100_000
+DRIFT_VIEWS = ["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv"]
+
+
+def _peak_reset() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _maps(drift: bool) -> str:
+    """SQL for the numeric and categorical maps of one generated row (per-feature formulas)."""
+    num = []
+    for i, name in enumerate(NUMERIC):
+        shift = 0.3 if drift and name == "f0" else 0.0
+        scale = 1.3 if drift and name == "f1" else 1.0
+        base = (f"randNormal({shift}, {scale * scale}, number + {i})" if i % 3  # mean, variance
+                else f"randExponential(1.0, number + {i})")
+        num.append(f"'{name}', toNullable({base} * {1 + i})")
+    cat = []
+    for i, name in enumerate(CATEGORICAL):
+        k = 4 + 3 * i
+        if drift and name == "c0":
+            expr = f"concat('v', toString(least(toUInt32(randExponential(0.7, number + {100 + i})), {k - 1})))"
+        else:
+            expr = f"concat('v', toString(least(toUInt32(randExponential(1.0, number + {100 + i})), {k - 1})))"
+        cat.append(f"'{name}', toNullable({expr})")
+    return (f"CAST(map({', '.join(num)}), 'Map(LowCardinality(String), Nullable(Float64))'), "
+            f"CAST(map({', '.join(cat)}), 'Map(LowCardinality(String), Nullable(String))')")
+
+
+def load(client, rows: int) -> None:
+    client.command("TRUNCATE TABLE heron.ml_predictions")
+    client.command("TRUNCATE TABLE heron.ml_reference")
+    client.command("INSERT INTO heron.ml_monitor_config (model_name, window_seconds, lookback_seconds) "
+                   "VALUES ('bench', 1000000000, 86400)")
+    client.command(
+        "INSERT INTO heron.ml_reference (model_name, model_version, reference_id, row_index, numeric, "
+        f"categorical, timestamp) SELECT 'bench', 'v1', 'ref', number, {_maps(False)}, now64(6) "
+        f"FROM numbers({N_REFERENCE})")
+    client.command(
+        "INSERT INTO heron.ml_predictions (model_name, model_version, timestamp, prediction_id, numeric, "
+        f"categorical) SELECT 'bench', 'v1', now64(6) - toIntervalMicrosecond(number * 3600 * 1000000 / {rows}),"
+        f" toString(number), {_maps(True)} FROM numbers({rows}) SETTINGS max_insert_threads = 2")
+
+
+def run_heron(client) -> tuple[float, float]:
+    from heron_collector.analytics import refresh
+
+    _peak_reset()
+    start = time.perf_counter()
+    refresh(client, "heron", wait=True, views=DRIFT_VIEWS)
+    return time.perf_counter() - start, _peak_mb()
+
+
+def heron_statistics(client) -> dict[str, float]:
+    rows = client.query("SELECT feature, method, statistic FROM heron.ml_drift FINAL "
+                        "WHERE model_name = 'bench' AND role = 'feature'").result_rows
+    return {f"{f}/{m}": s for f, m, s in rows}
+
+
+def run_evidently(client) -> tuple[float, float, dict[str, float]] | None:
+    try:
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
+    except ImportError:
+        return None
+    cols = ", ".join([f"numeric['{f}'] AS {f}" for f in NUMERIC] + [f"categorical['{c}'] AS {c}"
+                                                                      for c in CATEGORICAL])
+    reference = client.query_df(f"SELECT {cols} FROM heron.ml_reference")
+    current = client.query_df(f"SELECT {cols} FROM heron.ml_predictions")
+    from evidently import DataDefinition, Dataset
+
+    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    _peak_reset()
+    start = time.perf_counter()
+    snapshot = Report([DataDriftPreset()]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition))
+    seconds = time.perf_counter() - start
+    peak = _peak_mb()
+    values: dict[str, float] = {}
+    for metric in snapshot.dict().get("metrics", []):
+        name, value = str(metric.get("metric_name", "")), metric.get("value")
+        if "ValueDrift" in name and isinstance(value, (int, float)):
+            column = name.split("column=")[1].split(",")[0].strip(" )") if "column=" in name else ""
+            values[column] = float(value)
+    return seconds, peak, values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--no-evidently", action="store_true")
+    args = parser.parse_args()
+
+    import clickhouse_connect
+
+    from heron_collector.migrations import Layout, migrate
+
+    workdir = tempfile.mkdtemp(prefix="heron-bench-")
+    client = clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(workdir, 'chdb')}")
+    lines = []
+    try:
+        migrate(client, Layout(database="heron", refresh_seconds=86400))
+        for rows in args.rows:
+            t0 = time.perf_counter()
+            load(client, rows)
+            print(f"loaded {rows:,} predictions × {len(NUMERIC)}+{len(CATEGORICAL)} features, "
+                  f"{N_REFERENCE:,} reference rows in {time.perf_counter() - t0:.1f} s", flush=True)
+            heron_s, heron_mb = run_heron(client)
+            print(f"heron drift views: {heron_s:.2f} s, peak RSS {heron_mb:.0f} MB", flush=True)
+            if rows == 1_000_000:
+                ours = heron_statistics(client)
+                ev = None if args.no_evidently else run_evidently(client)
+                if ev is None:
+                    lines.append(f"RESULT rows={rows} heron_s={heron_s:.3f} evidently_s=NA speedup=NA "
+                                 f"max_abs_diff=NA peak_mb={heron_mb:.0f}")
+                else:
+                    ev_s, ev_mb, ev_values = ev
+                    diffs = []
+                    for column, value in ev_values.items():
+                        method = "wasserstein" if column in NUMERIC else "jensen_shannon"
+                        if f"{column}/{method}" in ours:
+                            diffs.append(abs(ours[f"{column}/{method}"] - value))
+                    max_diff = max(diffs) if diffs else float("nan")
+                    print(f"evidently DataDriftPreset: {ev_s:.2f} s, peak RSS {ev_mb:.0f} MB; "
+                          f"{len(diffs)} statistics compared", flush=True)
+                    lines.append(f"RESULT rows={rows} heron_s={heron_s:.3f} evidently_s={ev_s:.3f} "
+                                 f"speedup={ev_s / heron_s:.1f} max_abs_diff={max_diff:.4g} "
+                                 f"peak_mb={heron_mb:.0f} evidently_peak_mb={ev_mb:.0f}")
+            else:
+                lines.append(f"RESULT rows={rows} heron_s={heron_s:.3f} peak_mb={heron_mb:.0f}")
+    finally:
+        client.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    # the 1M line last: it is the machine-readable comparison
+    lines.sort(key=lambda line: "evidently_s" in line)
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
