@@ -60,6 +60,8 @@ class Collector:
         self.started_at = time.time()
         self._http = None
         self._grpc = None
+        self._stopping = threading.Event()
+        self._finisher: threading.Thread | None = None
         self.http_address = ""
         self.grpc_address = ""
 
@@ -85,6 +87,8 @@ class Collector:
             raise
         if url.embedded:
             self._write_state(url)
+        self._finisher = threading.Thread(target=self._finish_analytics, name="heron-analytics", daemon=True)
+        self._finisher.start()
         self.ready.set()
         log.info("heron collector ready: OTLP/HTTP %s, OTLP/gRPC %s, store %s",
                  self.http_address, self.grpc_address, url.redacted())
@@ -92,6 +96,10 @@ class Collector:
 
     def stop(self) -> None:
         self.ready.clear()
+        self._stopping.set()
+        if self._finisher is not None:
+            self._finisher.join(timeout=30)
+            self._finisher = None
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()
             self._grpc = None
@@ -113,6 +121,25 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _finish_analytics(self) -> None:
+        """After ClickHouse's scheduled refreshes, fill what SQL cannot (p-values, corrections).
+
+        The views run inside ClickHouse on their own schedule; this loop only looks for their new
+        aggregate rows every few seconds and is cheap when there are none.
+        """
+        from . import analytics
+
+        last_error = ""
+        interval = max(1.0, min(30.0, self.settings.refresh_seconds / 10))
+        while not self._stopping.wait(interval):
+            try:
+                analytics.finalize(self.store.client, self.store.database)
+                last_error = ""
+            except Exception as exc:  # reported once per distinct fault; ingestion is unaffected
+                if str(exc) != last_error:
+                    log.warning("analytics write-back failed (will retry): %s", exc)
+                last_error = str(exc)
 
     # --- what the receivers call -----------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
