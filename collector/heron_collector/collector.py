@@ -45,6 +45,8 @@ class Settings:
     batch_rows: int = field(default_factory=_env.HERON_BATCH_ROWS.get)
     batch_seconds: float = field(default_factory=_env.HERON_BATCH_SECONDS.get)
     buffer_rows: int = field(default_factory=_env.HERON_BUFFER_ROWS.get)
+    batch_bytes: int = field(default_factory=_env.HERON_BATCH_BYTES.get)
+    buffer_bytes: int = field(default_factory=_env.HERON_BUFFER_BYTES.get)
     refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
 
     def store_url(self) -> StoreURL:
@@ -80,7 +82,7 @@ class Collector:
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             self.batcher = Batcher(self.store, self.settings.batch_rows, self.settings.batch_seconds,
-                                   self.settings.buffer_rows)
+                                   self.settings.buffer_rows, self.settings.batch_bytes, self.settings.buffer_bytes)
             self._grpc, self.grpc_address = start_grpc(self, self.settings.otlp_grpc)
         except BaseException:
             self.stop()
@@ -160,7 +162,7 @@ class Collector:
                             "send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")
         converted = log_rows(request) if signal == "logs" else trace_rows(request)
         table, columns = ("otel_logs", LOG_COLUMNS) if signal == "logs" else ("otel_traces", TRACE_COLUMNS)
-        if self.batcher is None or not self.batcher.offer(table, converted.rows, columns):
+        if self.batcher is None or not self.batcher.offer(table, converted.rows, columns, request.ByteSize()):
             raise Busy("the collector's buffer is full (the store is slow or down); retry later")
         return converted.rejected, converted.error_message
 

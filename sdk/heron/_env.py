@@ -180,6 +180,14 @@ HERON_BATCH_SECONDS = Var(
     "HERON_BATCH_SECONDS", 1.0, float,
     "… or once the oldest buffered row is this many seconds old.",
 )
+HERON_BATCH_BYTES = Var(
+    "HERON_BATCH_BYTES", 16 * 1024 * 1024, parse_positive_int,
+    "… or once this many bytes of one table are buffered (large batch records fill it first).",
+)
+HERON_BUFFER_BYTES = Var(
+    "HERON_BUFFER_BYTES", 256 * 1024 * 1024, parse_positive_int,
+    "Most bytes buffered in memory (OTLP payload size); beyond it the collector answers 503 with Retry-After.",
+)
 HERON_BUFFER_ROWS = Var(
     "HERON_BUFFER_ROWS", 200_000, parse_positive_int,
     "Most rows buffered in memory; beyond it the collector answers 503 with Retry-After.",

@@ -69,3 +69,25 @@ def test_failed_inserts_are_retried_in_order_and_nothing_is_lost():
     assert batcher.stats.failed_inserts == 2
     assert "store down" in batcher.stats.last_error
     batcher.close()
+
+
+def test_bytes_bound_the_buffer_and_split_inserts():
+    sink = ListSink(failures=10**9)
+    batcher = Batcher(sink, max_rows=1_000, max_seconds=0.01, batch_bytes=1_000, max_bytes=10_000)
+    assert batcher.offer("t", [[i] for i in range(5)], ("x",), nbytes=9_000)
+    assert not batcher.offer("t", [[9]], ("x",), nbytes=2_000), "over the byte bound"
+    sink.failures = 0
+    assert batcher.flush(timeout=10)
+    # 1,800 bytes a row against a 1,000-byte batch: every insert carries one row.
+    assert [len(rows) for _, rows in sink.inserts] == [1, 1, 1, 1, 1]
+    assert batcher.offer("t", [[9]], ("x",), nbytes=2_000), "room again once written"
+    batcher.close()
+
+
+def test_one_request_larger_than_the_byte_bound_is_taken_when_the_buffer_is_empty():
+    sink = ListSink()
+    batcher = Batcher(sink, max_rows=1_000, max_seconds=0.01, max_bytes=100)
+    assert batcher.offer("t", [[1]], ("x",), nbytes=5_000)
+    assert batcher.flush(timeout=5)
+    assert sink.inserts == [("t", [[1]])]
+    batcher.close()
