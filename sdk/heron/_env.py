@@ -137,7 +137,7 @@ HERON_DISABLED = Var(
 # --- Collector -------------------------------------------------------------------------------
 HERON_DATA_DIR = Var(
     "HERON_DATA_DIR", os.path.join(os.path.expanduser("~"), ".local", "share", "heron"), _str,
-    "Directory of the embedded store (chdb) and the collector's spool.",
+    "Directory of the embedded store (chdb), unless HERON_CLICKHOUSE_URL points elsewhere.",
 )
 HERON_CLICKHOUSE_URL = Var(
     "HERON_CLICKHOUSE_URL", "", _str,
