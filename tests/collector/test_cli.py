@@ -4,58 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
 HERON = [sys.executable, "-m", "heron_collector"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def heron(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*HERON, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
-
-
-@pytest.fixture
-def running(tmp_path: Path):
-    http_port, grpc_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [*HERON, "collector", "--otlp-grpc", f"127.0.0.1:{grpc_port}", "--data-dir", str(tmp_path)],
-        env={**os.environ, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_BATCH_SECONDS": "0.1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"collector exited early:\n{process.stdout.read()}")
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("collector did not become healthy in 90 s")
-    try:
-        yield url, tmp_path
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def send_predictions(url: str, n: int) -> None:
@@ -71,8 +33,8 @@ def send_predictions(url: str, n: int) -> None:
         assert reply.status == 200
 
 
-def test_heron_sql_prints_the_count_through_the_running_collector(running):
-    url, data_dir = running
+def test_heron_sql_prints_the_count_through_the_running_collector(collector_process):
+    url, data_dir = collector_process
     send_predictions(url, 25)
     deadline = time.monotonic() + 30
     while True:
@@ -84,8 +46,8 @@ def test_heron_sql_prints_the_count_through_the_running_collector(running):
     assert result.stdout.split() == ["n", "--", "25"]
 
 
-def test_heron_sql_refuses_writes_with_a_clear_error(running):
-    _, data_dir = running
+def test_heron_sql_refuses_writes_with_a_clear_error(collector_process):
+    _, data_dir = collector_process
     result = heron("sql", "--data-dir", str(data_dir), "DROP TABLE heron.ml_predictions")
     assert result.returncode == 2
     assert "readonly" in result.stderr.lower()
@@ -105,3 +67,17 @@ def test_bad_store_url_names_the_variable_and_the_fix(tmp_path):
     result = heron("sql", "SELECT 1", env={"HERON_CLICKHOUSE_URL": "postgres://x"})
     assert result.returncode == 2
     assert "HERON_CLICKHOUSE_URL" in result.stderr and "chdb://" in result.stderr
+
+
+def test_refresh_then_views_through_the_running_collector(collector_process):
+    url, data_dir = collector_process
+    send_predictions(url, 10)
+    refreshed = heron("refresh", "--wait", "--data-dir", str(data_dir))
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "ml_drift_mv" in refreshed.stdout and "ml_sla_mv" in refreshed.stdout
+    views = heron("views", "--data-dir", str(data_dir))
+    assert views.returncode == 0, views.stdout + views.stderr
+    lines = views.stdout.splitlines()
+    assert lines[0].split() == ["view", "status", "last_success_time", "next_refresh_time", "exception"]
+    listed = {line.split()[0] for line in lines[2:]}
+    assert {"ml_drift_mv", "ml_performance_mv", "ml_sla_mv"} <= listed

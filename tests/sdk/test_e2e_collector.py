@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,40 +23,9 @@ HERON = [sys.executable, "-m", "heron_collector"]
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
-    process = subprocess.Popen(
-        [*HERON, "collector", "--otlp-http", f"127.0.0.1:{http_port}", "--otlp-grpc", f"127.0.0.1:{grpc_port}",
-         "--data-dir", str(tmp_path)],
-        env={**env, "HERON_BATCH_SECONDS": "0.1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"collector exited early:\n{process.stdout.read() if process.stdout else ''}")
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("collector did not become healthy in 90 s")
-            time.sleep(0.2)
-    try:
-        yield url, tmp_path
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+def collector(collector_process):
+    return collector_process
 
 
 def sql(data_dir: Path, query: str) -> list[dict]:
