@@ -11,9 +11,19 @@ noisy machine affects all of them alike:
 Both telemetry variants run on real OpenTelemetry SDK providers with the same batch processors
 and a discarding exporter (no network, no collector): the export thread does its work (for Heron
 that includes rendering JSON bodies) and throws the result away, so queues never back up.
-Reported: median and p99 µs added per call (variant − bare), and the per-row cost of a
-1,000-row × 20-feature numpy batch on the caller's thread; plus the export-thread rendering cost
-per row, which the caller does not wait for. The last line is machine-readable.
+Reported: median and p99 µs added per call (variant − bare), and for a 1,000-row × 20-feature
+numpy batch, per row:
+  batch_us_per_row   what the caller waits for (median batch call − bare, / 1,000);
+  render_us_per_row  the export thread's work turning that batch into its JSON record (median of
+                     PredictionBody.render(), timed alone), which the caller does not wait for;
+  total_us_per_row   the two added: the CPU a process spends per row, the figure the ≤ 3 µs
+                     target is about (it caps predictions/s per core);
+  cpu_us_per_row     cross-check: CPU time of this process (every thread) for back-to-back batch
+                     calls followed by heron.flush() (spans, metrics, records all exported),
+                     − bare, / rows. CPU, not wall time: on a shared machine the wall time mostly
+                     measures waiting for a core.
+The target (≤ 3 µs/row) is checked against both total_us_per_row and cpu_us_per_row.
+The last line is machine-readable.
 """
 
 from __future__ import annotations
@@ -155,15 +165,35 @@ def main() -> None:
         render.append(time.perf_counter_ns() - t0)
     render_us_per_row = statistics.median(render) / 1000.0 / 1000.0
     print(f"batch  export-thread JSON rendering per row: {render_us_per_row:.3f} µs (off the caller's path)")
+    total_us_per_row = batch_us_per_row + render_us_per_row
+    print(f"batch  total per row (caller + rendering): {total_us_per_row:.3f} µs")
+
+    heron.flush()
+    gc.collect()
+    t0 = time.process_time_ns()
+    for _ in range(args.batches):
+        batch_model(X)
+    heron.flush()
+    cpu_ns = (time.process_time_ns() - t0) / args.batches
+    cpu_us_per_row = (cpu_ns / 1000.0 - pct(bt["bare"], 0.5)) / 1000.0
+    print(f"batch  process CPU per row, all threads ({args.batches} calls, then flush): {cpu_us_per_row:.3f} µs")
 
     heron_us, naive_us = added["heron"][0], added["naive"][0]
     ratio = heron_us / naive_us if naive_us > 0 else float("nan")
-    print(f"heron / naive (median added cost): {ratio:.2f}   targets: ≤ 0.6, batch ≤ 3 µs/row")
+    batch_met = max(total_us_per_row, cpu_us_per_row) <= 3.0
+    met = ratio <= 0.6 and batch_met
+    print(
+        f"targets: heron / naive {ratio:.2f} (≤ 0.6: {'met' if ratio <= 0.6 else 'MISSED'}), "
+        f"batch total {total_us_per_row:.2f} / CPU {cpu_us_per_row:.2f} µs/row "
+        f"(≤ 3: {'met' if batch_met else 'MISSED'})"
+    )
     heron.shutdown()
     print(
         f"RESULT heron_us={heron_us:.2f} naive_us={naive_us:.2f} ratio={ratio:.2f} "
         f"heron_p99_us={added['heron'][1]:.2f} naive_p99_us={added['naive'][1]:.2f} "
-        f"batch_us_per_row={batch_us_per_row:.3f} render_us_per_row={render_us_per_row:.3f}"
+        f"batch_us_per_row={batch_us_per_row:.3f} render_us_per_row={render_us_per_row:.3f} "
+        f"total_us_per_row={total_us_per_row:.3f} cpu_us_per_row={cpu_us_per_row:.3f} "
+        f"targets_met={'yes' if met else 'no'}"
     )
 
 

@@ -92,8 +92,8 @@ class PredictionBody(_setup.Lazy):
         if self.table is not None:
             numeric, categorical = _record.features(self.table, self.policy, self.kinds)
             if single and self.table.row is None:
-                numeric = {k: v[0] for k, v in numeric.items()}
-                categorical = {k: v[0] for k, v in categorical.items()}
+                numeric = {k: _record.first(v) for k, v in numeric.items()}
+                categorical = {k: _record.first(v) for k, v in categorical.items()}
             if numeric:
                 body["numeric"] = numeric
             if categorical:
@@ -108,9 +108,8 @@ class PredictionBody(_setup.Lazy):
         if self.latency_ms is not None:
             body["latency_ms"] = round(self.latency_ms, 4)
         if self.ts is not None:
-            body["ts"] = self.ts if single or isinstance(self.ts, list) else [self.ts] * rows
-            if single and isinstance(body["ts"], list):
-                body["ts"] = body["ts"][0]
+            ts = _record.seconds(self.ts)
+            body["ts"] = _record.first(ts) if single else ts  # a scalar is broadcast below
         if single:
             return _record.chunks(body, 1, False, self.max_bytes)
         _record.broadcast(body, rows)
@@ -130,9 +129,9 @@ def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in section.items():
         if isinstance(v, dict):
-            out[k] = {n: (c[0] if isinstance(c, list) else c) for n, c in v.items()}
+            out[k] = {n: _record.first(c) for n, c in v.items()}
         else:
-            out[k] = v[0] if isinstance(v, list) else v
+            out[k] = _record.first(v)
     return out
 
 
@@ -435,14 +434,16 @@ class GroundTruthBody(_setup.Lazy):
 
     def render(self) -> list[tuple[str, int, str]]:
         rows = len(self.ids)
+        ts = None if self.ts is None else _record.seconds(self.ts)
         if rows == 1 and not isinstance(self.labels, (list, np.ndarray)):
             body: dict[str, Any] = {"id": self.ids[0], "label": _record.label(self.labels, self.policy)}
-            if self.ts is not None:
-                body["ts"] = self.ts[0] if isinstance(self.ts, list) else self.ts
+            if ts is not None:
+                body["ts"] = _record.first(ts)
             return _record.chunks(body, 1, False, self.max_bytes)
         body = {"id": self.ids, "label": _record.label_list(self.labels, self.policy)}
-        if self.ts is not None:
-            body["ts"] = self.ts if isinstance(self.ts, list) else [self.ts] * rows
+        if ts is not None:
+            body["ts"] = ts
+        _record.broadcast(body, rows)
         return _record.chunks(body, rows, True, self.max_bytes)
 
 

@@ -1,8 +1,12 @@
 """Wire-format bodies (docs/wire-format.md): row or columnar JSON, chunked below a byte limit.
 
 Numbers stay JSON numbers; NaN and ±Inf become the strings "NaN", "Infinity", "-Infinity";
-missing is null; booleans are categories "true" / "false". Columns from numpy go through
-``tolist()`` once per column: non-finite values are fixed up by index, never by a per-row loop.
+missing is null; booleans are categories "true" / "false". A numeric numpy column stays a numpy
+array in the body and orjson writes it directly (OPT_SERIALIZE_NUMPY, shortest round-trip
+floats): only a column that holds NaN/±Inf (one ``np.isfinite`` per column) goes through
+``tolist()`` so its non-finite values can be replaced by index, never by a per-row loop.
+orjson would write NaN as null, so `dumps` expects JSON-safe values: everything built here is;
+`json_safe` makes arbitrary user data (model params) so.
 A feature's type (numeric or categorical) is decided per feature: by dtype for a column, by the
 first non-null value seen for a single row, remembered per model so a null later goes under the
 same map.
@@ -10,13 +14,12 @@ same map.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from itertools import compress
 from typing import Any
 
 import numpy as np
+import orjson
 
 from . import _stats
 from ._extract import Outputs, Table
@@ -31,23 +34,30 @@ def _nonfinite(v: float) -> str:
     return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
 
 
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1  # what orjson writes as a JSON integer
+
+
 # --- scalars ---------------------------------------------------------------------------------
 def number(v: Any) -> Any:
     """A JSON-safe number (or its non-finite string); None stays None."""
     if type(v) is float:
         return v if math.isfinite(v) else _nonfinite(v)
-    if v is None or type(v) is int:
+    if v is None:
+        return v
+    if type(v) is int and _INT_MIN <= v <= _INT_MAX:
         return v
     if isinstance(v, np.generic):
         v = v.item()
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return int(v)
+    if isinstance(v, int):  # bool, an int subclass, or beyond 64 bits (then a float, as it is stored)
+        v = int(v)
+        if _INT_MIN <= v <= _INT_MAX:
+            return v
     try:
         f = float(v)
     except (TypeError, ValueError):
         return None
+    except OverflowError:  # an int beyond the float range
+        return "Infinity" if v > 0 else "-Infinity"
     return f if math.isfinite(f) else _nonfinite(f)
 
 
@@ -93,22 +103,32 @@ def _column_kind(col: Any) -> str:
     return NUMERIC if seen else ""
 
 
-def number_list(col: Any, nan_is_missing: bool = False) -> list[Any]:
+def number_list(col: Any, nan_is_missing: bool = False) -> np.ndarray | list[Any]:
+    """A numeric column: a numpy array orjson writes as is, or a list when values had to change."""
     if isinstance(col, np.ndarray) and col.dtype.kind in "fiub":
-        if col.dtype.kind == "b":
-            return col.astype(np.int8).tolist()
-        values = col.tolist()
-        if col.dtype.kind == "f":
+        kind = col.dtype.kind
+        if kind == "b":
+            return col.astype(np.int8)
+        if kind == "f":
+            col = np.ascontiguousarray(col, dtype=np.float64)  # float32 keeps its exact value, as before
             bad = ~np.isfinite(col)
             if bad.any():
+                values = col.tolist()
                 for i in np.flatnonzero(bad).tolist():
                     v = values[i]
                     values[i] = None if (nan_is_missing and v != v) else _nonfinite(v)
-        return values
+                return values
+            return col
+        return np.ascontiguousarray(col, dtype=col.dtype.newbyteorder("="))  # orjson: native order, C layout
     out = [number(v) for v in col]
     if nan_is_missing:
         out = [None if v == "NaN" else v for v in out]
     return out
+
+
+def seconds(ts: float | list[float]) -> Any:
+    """Unix timestamps (one, or a list of them) as a JSON number or a numeric column."""
+    return number_list(np.asarray(ts, dtype=np.float64)) if isinstance(ts, list) else number(ts)
 
 
 def text_list(col: Any, policy: Policy | None, nan_is_missing: bool = False) -> list[Any]:
@@ -191,61 +211,80 @@ def outputs(out: Outputs, columnar: bool, policy: Policy | None) -> dict[str, An
     return body
 
 
+_COLUMN = (list, np.ndarray)
+
+
+def first(col: Any) -> Any:
+    """The only value of a one-row column (a plain Python value)."""
+    if isinstance(col, np.ndarray):
+        return col[0].item()
+    return col[0] if isinstance(col, list) else col
+
+
 def broadcast(body: dict[str, Any], rows: int) -> None:
-    """Make every per-row key of a columnar body a list of ``rows`` values."""
+    """Make every per-row key of a columnar body a column (list or array) of ``rows`` values."""
     for key in _ROW_KEYS:
-        if key in body and not isinstance(body[key], list):
+        if key in body and not isinstance(body[key], _COLUMN):
             body[key] = [body[key]] * rows
     for key in _MAP_KEYS:
         section = body.get(key)
         if section:
             for name, v in section.items():
-                if not isinstance(v, list):
+                if not isinstance(v, _COLUMN):
                     section[name] = [v] * rows
 
 
+def _keep(col: Any, mask: np.ndarray) -> Any:
+    if isinstance(col, np.ndarray):
+        return col[mask]
+    return [v for v, k in zip(col, mask.tolist(), strict=True) if k]
+
+
 def apply_mask(body: dict[str, Any], mask: Sequence[bool]) -> None:
+    keep = np.asarray(mask, dtype=bool)
     for key in _ROW_KEYS:
-        if isinstance(body.get(key), list):
-            body[key] = list(compress(body[key], mask))
+        if isinstance(body.get(key), _COLUMN):
+            body[key] = _keep(body[key], keep)
     for key in _MAP_KEYS:
         section = body.get(key)
         if section:
             for name, v in section.items():
-                section[name] = list(compress(v, mask))
+                section[name] = _keep(v, keep)
 
 
 # --- JSON and chunking -----------------------------------------------------------------------
-def _default(o: Any) -> Any:
+def json_safe(o: Any) -> Any:
+    """Arbitrary user data (e.g. model params) as values `dumps` writes faithfully."""
     if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+        o = o.item()
+    if o is None or isinstance(o, (str, bool)):
+        return o
+    if isinstance(o, (int, float)):
+        return number(o)
+    if isinstance(o, dict):
+        return {str(k): json_safe(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in o]
     return str(o)
 
 
-def _sanitise(o: Any) -> Any:
-    if isinstance(o, float):
-        return o if math.isfinite(o) else _nonfinite(o)
-    if isinstance(o, dict):
-        return {str(k): _sanitise(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_sanitise(v) for v in o]
-    return o
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _dumpb(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body, option=_OPTIONS)
 
 
 def dumps(body: dict[str, Any]) -> str:
-    try:
-        return json.dumps(body, separators=(",", ":"), allow_nan=False, default=_default)
-    except ValueError:  # a non-finite float slipped through (e.g. inside params)
-        return json.dumps(_sanitise(body), separators=(",", ":"), allow_nan=False, default=_default)
+    """Compact JSON of a body of JSON-safe values (numbers, strings, None, lists, dicts, arrays)."""
+    return _dumpb(body).decode()
 
 
 def _slice(body: dict[str, Any], a: int, b: int) -> dict[str, Any]:
     part: dict[str, Any] = {}
     for key, v in body.items():
         if key in _ROW_KEYS:
-            part[key] = v[a:b]
+            part[key] = v[a:b]  # a numpy slice stays C-contiguous: orjson still writes it directly
         elif key in _MAP_KEYS:
             part[key] = {name: col[a:b] for name, col in v.items()}
         elif key == "offset":
@@ -256,14 +295,18 @@ def _slice(body: dict[str, Any], a: int, b: int) -> dict[str, Any]:
 
 
 def chunks(body: dict[str, Any], rows: int, columnar: bool, max_bytes: int) -> list[tuple[str, int, str]]:
-    """[(json, rows, layout)] — the body, split into columnar records each below max_bytes."""
-    text_ = dumps(body)
-    if len(text_) <= max_bytes:
-        return [(text_, rows, "columnar" if columnar else "row")]
+    """[(json, rows, layout)] — the body, split into columnar records each at most max_bytes (UTF-8).
+
+    The size of the whole body sets the rows per chunk (with 10 % to spare), so a batch is
+    serialised about twice; only a chunk that is still too large (rows of very uneven size) is
+    split again."""
+    data = _dumpb(body)
+    if len(data) <= max_bytes:
+        return [(data.decode(), rows, "columnar" if columnar else "row")]
     if not columnar or rows <= 1:
         _stats.count("records_oversize")
         return []
-    parts = min(rows, max(2, math.ceil(len(text_) * 1.1 / max_bytes)))
+    parts = min(rows, max(2, math.ceil(len(data) * 1.1 / max_bytes)))
     step = math.ceil(rows / parts)
     out: list[tuple[str, int, str]] = []
     for a in range(0, rows, step):

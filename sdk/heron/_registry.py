@@ -110,7 +110,7 @@ class ModelBody(_setup.Lazy):
         body = dict(self.fields)
         body["libraries"] = _libraries(str(body.get("framework") or ""))
         body["git_sha"] = body.get("git_sha") or _git_sha()
-        return [(_record.dumps({k: v for k, v in body.items() if v is not None}), 1, "row")]
+        return [(_record.dumps(_record.json_safe({k: v for k, v in body.items() if v is not None})), 1, "row")]
 
 
 def emit_registration(
