@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heron_collector.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="keep the store here (default: a temporary directory)")
-    parser.add_argument("--day-seconds", type=int, default=5, help="length of a simulated day (one window)")
+    parser.add_argument("--day-seconds", type=int, default=4, help="length of a simulated day (one window)")
     parser.add_argument("--calls-per-day", type=int, default=12)
     parser.add_argument("--rows-per-call", type=int, default=200)
     args = parser.parse_args(argv)
