@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from heron_collector import analytics
+
 DB = "heron"
 DAY = 86400
 UTC = dt.timezone.utc
@@ -31,14 +33,7 @@ PREDICTION_COLUMNS = [
 
 
 def refresh(client, *views: str) -> None:
-    try:
-        from heron_collector.analytics import refresh as run
-    except ImportError:  # pragma: no cover - before the analytics package existed
-        for view in views:
-            client.command(f"SYSTEM REFRESH VIEW {DB}.{view}")
-            client.command(f"SYSTEM WAIT VIEW {DB}.{view}")
-        return
-    run(client, DB, wait=True, views=list(views))
+    analytics.refresh(client, DB, wait=True, views=list(views))
 
 
 def day_start(days_ago: int) -> dt.datetime:

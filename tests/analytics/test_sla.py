@@ -12,6 +12,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from heron_collector import analytics
+
 DB = "heron"
 HOUR = 3600
 UTC = dt.timezone.utc
@@ -29,14 +31,7 @@ SPAN_COLUMNS = [
 
 
 def refresh(client, *views: str) -> None:
-    try:
-        from heron_collector.analytics import refresh as run
-    except ImportError:  # pragma: no cover - before the analytics package existed
-        for view in views:
-            client.command(f"SYSTEM REFRESH VIEW {DB}.{view}")
-            client.command(f"SYSTEM WAIT VIEW {DB}.{view}")
-        return
-    run(client, DB, wait=True, views=list(views))
+    analytics.refresh(client, DB, wait=True, views=list(views))
 
 
 def hour_start(hours_ago: int) -> dt.datetime:
