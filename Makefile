@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint fmt clean
+.PHONY: test demo bench bench-drift lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/ingest.py
+
+# Drift views at 1M and 10M predictions; Evidently at 1M when EVIDENTLY_PYTHON names an interpreter
+# that has it (python3 -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install "evidently>=0.7,<0.8" "pandas<3" pyarrow).
+EVIDENTLY_PYTHON ?=
+bench-drift: $(STAMP)
+	$(PY) benchmarks/drift.py --rows 1000000 10000000 $(if $(EVIDENTLY_PYTHON),--evidently-python $(EVIDENTLY_PYTHON))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sdk collector tests benchmarks

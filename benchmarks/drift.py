@@ -1,22 +1,31 @@
 """Drift views end to end at 1M and 10M predictions, against Evidently in the same run.
 
 Data: 20 numeric + 5 categorical features, a 100k-row reference sample, generated in SQL by
-the embedded engine (INSERT … SELECT FROM numbers()); features f0, f1 and c0 drift. The
-benchmark model's window is set wider than the data, so each run is one window and the
+the embedded engine (INSERT … SELECT FROM numbers()); features f1 (scale) and c0 (category mix)
+drift. The benchmark model's window is set wider than the data, so each run is one window and the
 numbers are comparable with Evidently's whole-dataset report. Timed: the drift views
 (reference bins, exact KS, drift) refreshed and awaited, plus finalize — refresh to results.
-Peak memory: the process's peak RSS (VmHWM) during that step, reset before it
-(/proc/self/clear_refs). Evidently's DataDriftPreset runs only at 1M rows and only when
-installed (pip install 'heron[bench]'); otherwise evidently_s=NA.
+Peak memory: the peak RSS (VmHWM) of this process, which runs the embedded engine, during that
+step, reset before it (/proc/self/clear_refs).
 
-    python benchmarks/drift.py [--rows 1000000 10000000] [--no-evidently]
+Evidently's DataDriftPreset runs at 1M rows on the same data, exported to Parquet by the engine:
+in-process when evidently imports here, else with `--evidently-python PYTHON` in that
+interpreter (benchmarks/evidently_drift.py; e.g. python3 -m venv /tmp/evvenv &&
+/tmp/evvenv/bin/pip install "evidently>=0.7,<0.8" "pandas<3" pyarrow); otherwise evidently_s=NA.
+max_abs_diff compares the statistics both compute: normed Wasserstein (numeric) and
+Jensen–Shannon distance (categorical).
+
+    python benchmarks/drift.py [--rows 1000000 10000000] [--no-evidently] [--evidently-python PY]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -95,39 +104,44 @@ def heron_statistics(client) -> dict[str, float]:
     return {f"{f}/{m}": s for f, m, s in rows}
 
 
-def run_evidently(client) -> tuple[float, float, dict[str, float]] | None:
-    try:
-        from evidently import Report
-        from evidently.presets import DataDriftPreset
-    except ImportError:
-        return None
+def export(client, workdir: str) -> tuple[str, str]:
+    """The reference and current data as Parquet files (one column per feature), written by the engine."""
     cols = ", ".join([f"numeric['{f}'] AS {f}" for f in NUMERIC] + [f"categorical['{c}'] AS {c}"
                                                                       for c in CATEGORICAL])
-    reference = client.query_df(f"SELECT {cols} FROM heron.ml_reference")
-    current = client.query_df(f"SELECT {cols} FROM heron.ml_predictions")
-    from evidently import DataDefinition, Dataset
+    paths = []
+    for table in ("ml_reference", "ml_predictions"):
+        path = os.path.join(workdir, f"{table}.parquet")
+        client.command(f"INSERT INTO FUNCTION file('{path}', Parquet) SELECT {cols} FROM heron.{table} "
+                       "WHERE model_name = 'bench' SETTINGS engine_file_truncate_on_insert = 1")
+        paths.append(path)
+    return paths[0], paths[1]
 
-    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
-    _peak_reset()
-    start = time.perf_counter()
-    snapshot = Report([DataDriftPreset()]).run(
-        Dataset.from_pandas(current, data_definition=definition),
-        Dataset.from_pandas(reference, data_definition=definition))
-    seconds = time.perf_counter() - start
-    peak = _peak_mb()
-    values: dict[str, float] = {}
-    for metric in snapshot.dict().get("metrics", []):
-        name, value = str(metric.get("metric_name", "")), metric.get("value")
-        if "ValueDrift" in name and isinstance(value, (int, float)):
-            column = name.split("column=")[1].split(",")[0].strip(" )") if "column=" in name else ""
-            values[column] = float(value)
-    return seconds, peak, values
+
+def run_evidently(client, workdir: str, python: str | None) -> dict | None:
+    """Evidently on the same data: in-process if importable, else in `python`; None if neither."""
+    reference, current = export(client, workdir)
+    here = os.path.dirname(os.path.abspath(__file__))
+    if python is None:
+        try:
+            import evidently  # noqa: F401
+            import pandas as pd
+        except ImportError:
+            return None
+        sys.path.insert(0, here)
+        import evidently_drift
+
+        return evidently_drift.run(pd.read_parquet(reference), pd.read_parquet(current), NUMERIC, CATEGORICAL)
+    out = subprocess.run([python, os.path.join(here, "evidently_drift.py"), reference, current,
+                          ",".join(NUMERIC), ",".join(CATEGORICAL)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--no-evidently", action="store_true")
+    parser.add_argument("--evidently-python", help="run Evidently in this interpreter (a separate venv)")
     args = parser.parse_args()
 
     import clickhouse_connect
@@ -148,17 +162,17 @@ def main() -> None:
             print(f"heron drift views: {heron_s:.2f} s, peak RSS {heron_mb:.0f} MB", flush=True)
             if rows == 1_000_000:
                 ours = heron_statistics(client)
-                ev = None if args.no_evidently else run_evidently(client)
+                ev = None if args.no_evidently else run_evidently(client, workdir, args.evidently_python)
                 if ev is None:
                     lines.append(f"RESULT rows={rows} heron_s={heron_s:.3f} evidently_s=NA speedup=NA "
                                  f"max_abs_diff=NA peak_mb={heron_mb:.0f}")
                 else:
-                    ev_s, ev_mb, ev_values = ev
+                    ev_s, ev_mb = ev["seconds"], ev["peak_mb"]
                     diffs = []
-                    for column, value in ev_values.items():
+                    for column, found in ev["values"].items():
                         method = "wasserstein" if column in NUMERIC else "jensen_shannon"
                         if f"{column}/{method}" in ours:
-                            diffs.append(abs(ours[f"{column}/{method}"] - value))
+                            diffs.append(abs(ours[f"{column}/{method}"] - found["value"]))
                     max_diff = max(diffs) if diffs else float("nan")
                     print(f"evidently DataDriftPreset: {ev_s:.2f} s, peak RSS {ev_mb:.0f} MB; "
                           f"{len(diffs)} statistics compared", flush=True)

@@ -11,11 +11,17 @@
 -- x falls in bin i = number of edges <= x (np.searchsorted(edges, x, 'right')), so there are
 -- length(edges)+1 bins and the outer two are open-ended. Only finite values are binned (NULL, NaN
 -- and ±Inf are data-quality findings, not drift). `sums` hold each bin's sum of values (empty for
--- profiles, whose values are then taken as uniform within a bin, the outer bins bounded by min/max).
+-- profiles: ml_drift then gives the reference the current window's within-bin shape, see its header).
 -- Categorical: `categories` (sorted) with `counts`; NULL is not a category.
 -- Roles: feature (numeric/categorical maps), prediction (`prediction`: numeric prediction_value
 -- for regression models, else the class label text), score, label (numeric for regression).
 -- Full recompute each refresh (small: it reads only reference data); atomic swap of the table.
+-- Cost: settings, the newest upload ids and the regression versions are resolved once into
+-- constants; the sample is read once per column family (numeric map, categorical map, the
+-- prediction/score/label columns); predictions are read only for models whose reference is a
+-- window (an empty model list prunes the whole table by its primary key). Per numeric feature
+-- the values are sorted once; the count of values below each edge is the edge's first position
+-- in the sorted array (arrayEnumerateUniq), so counts and sums cost O(n), not O(n × bins).
 CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
     model_name     LowCardinality(String),
     model_version  LowCardinality(String),
@@ -40,86 +46,94 @@ CREATE MATERIALIZED VIEW {{db}}.ml_reference_bins_mv {{on_cluster}}
 {{refresh}}
 TO {{db}}.ml_reference_bins AS
 WITH
-    settings AS (SELECT * FROM {{db}}.ml_monitor_settings),
-    regression AS (
-        SELECT model_name, model_version FROM {{db}}.ml_models FINAL WHERE task = 'regression'
-    ),
+    (SELECT groupArray((model_name, reference, reference_start, reference_end, bins))
+     FROM {{db}}.ml_monitor_settings) AS settings,
+    arrayMap(t -> t.1, settings) AS s_model,
+    arrayMap(t -> t.2, settings) AS s_reference,
+    arrayMap(t -> toUInt64(t.5), settings) AS s_bins,
+    arrayFilter(t -> t.2 = 'window' AND t.3 IS NOT NULL, settings) AS window_cfg,
+    arrayMap(t -> t.1, window_cfg) AS window_models,
+    arrayMap(t -> toUnixTimestamp64Micro(assumeNotNull(t.3)), window_cfg) AS window_from,
+    arrayMap(t -> toUnixTimestamp64Micro(ifNull(t.4, now64(6))), window_cfg) AS window_to,
+    (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
+     WHERE task = 'regression') AS regression,
     -- newest sample upload per version
-    sample_rows AS (
-        SELECT r.* FROM {{db}}.ml_reference AS r FINAL
-        WHERE (r.model_name, r.model_version, r.reference_id) IN (
-            SELECT model_name, model_version, argMax(reference_id, inserted_at)
-            FROM {{db}}.ml_reference GROUP BY model_name, model_version)
-    ),
-    -- production reference windows, one copy per version of the model
-    window_rows AS (
-        SELECT p.model_name AS model_name, v.model_version AS model_version, p.numeric AS numeric,
-               p.categorical AS categorical, p.prediction AS prediction,
-               p.prediction_value AS prediction_value, p.score AS score,
-               CAST(NULL, 'Nullable(String)') AS label, CAST(NULL, 'Nullable(Float64)') AS label_value
-        FROM {{db}}.ml_predictions AS p
-        INNER JOIN settings AS s ON s.model_name = p.model_name
-        INNER JOIN (SELECT DISTINCT model_name, model_version FROM {{db}}.ml_predictions) AS v
-            ON v.model_name = p.model_name
-        WHERE s.reference = 'window' AND s.reference_start IS NOT NULL
-          AND p.timestamp >= s.reference_start AND p.timestamp < ifNull(s.reference_end, now64(6))
-    ),
+    (SELECT groupArray((model_name, model_version, rid))
+     FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
+           FROM {{db}}.ml_reference GROUP BY model_name, model_version)) AS newest_sample,
+    -- versions of each window-reference model (its production window is every version's reference)
+    (SELECT groupArray((model_name, versions))
+     FROM (SELECT model_name, groupUniqArray(model_version) AS versions FROM {{db}}.ml_predictions
+           WHERE model_name IN (SELECT arrayJoin(window_models)) GROUP BY model_name)) AS window_versions,
     raw AS (
         SELECT model_name, model_version, 'sample' AS source, numeric, categorical, prediction,
-               prediction_value, score, label, label_value FROM sample_rows
+               prediction_value, score, label, label_value
+        FROM {{db}}.ml_reference FINAL
+        WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
         UNION ALL
-        SELECT model_name, model_version, 'window', numeric, categorical, prediction,
-               prediction_value, score, label, label_value FROM window_rows
+        SELECT model_name, v AS model_version, 'window', numeric, categorical, prediction,
+               prediction_value, score, CAST(NULL, 'Nullable(String)'), CAST(NULL, 'Nullable(Float64)')
+        FROM {{db}}.ml_predictions
+        ARRAY JOIN arrayFirst(t -> t.1 = model_name, window_versions).2 AS v
+        WHERE model_name IN (SELECT arrayJoin(window_models))
+          AND toUnixTimestamp64Micro(timestamp) >= transform(model_name, window_models, window_from, 0)
+          AND toUnixTimestamp64Micro(timestamp) < transform(model_name, window_models, window_to, 0)
     ),
     -- long form: (model, version, source, feature, role, numeric value | category)
-    cells AS (
-        SELECT model_name, model_version, source, kv.1 AS feature, 'feature' AS role,
-               kv.2 AS x, CAST(NULL, 'Nullable(String)') AS cat
-        FROM raw ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
+    numeric_cells AS (
+        SELECT model_name, model_version, source, feature, 'feature' AS role, assumeNotNull(x) + 0. AS v
+        FROM raw ARRAY JOIN numeric.keys AS feature, numeric.values AS x
+        WHERE isFinite(x)
         UNION ALL
-        SELECT model_name, model_version, source, kv.1, 'feature', NULL, kv.2
-        FROM raw ARRAY JOIN CAST(categorical, 'Array(Tuple(String, Nullable(String)))') AS kv
+        SELECT model_name, model_version, source, t.1, t.1, assumeNotNull(t.2) + 0.
+        FROM (SELECT model_name, model_version, source,
+                     [('prediction', if((model_name, model_version) IN (SELECT arrayJoin(regression)), prediction_value, NULL)),
+                      ('score', score),
+                      ('label', if((model_name, model_version) IN (SELECT arrayJoin(regression)), label_value, NULL))] AS roles
+              FROM raw)
+        ARRAY JOIN roles AS t
+        WHERE isFinite(t.2)
+    ),
+    categorical_cells AS (
+        SELECT model_name, model_version, source, feature, 'feature' AS role, assumeNotNull(x) AS cat
+        FROM raw ARRAY JOIN categorical.keys AS feature, categorical.values AS x
+        WHERE x IS NOT NULL
         UNION ALL
-        SELECT model_name, model_version, source, 'prediction', 'prediction',
-               if(is_reg, prediction_value, NULL), if(is_reg, NULL, prediction)
-        FROM (SELECT *, (model_name, model_version) IN (SELECT * FROM regression) AS is_reg FROM raw)
-        UNION ALL
-        SELECT model_name, model_version, source, 'score', 'score', score, NULL FROM raw
-        WHERE score IS NOT NULL
-        UNION ALL
-        SELECT model_name, model_version, source, 'label', 'label',
-               if(is_reg, label_value, NULL), if(is_reg, NULL, label)
-        FROM (SELECT *, (model_name, model_version) IN (SELECT * FROM regression) AS is_reg FROM raw)
-        WHERE label IS NOT NULL OR label_value IS NOT NULL
+        SELECT model_name, model_version, source, t.1, t.1, assumeNotNull(t.2)
+        FROM (SELECT model_name, model_version, source,
+                     [('prediction', if((model_name, model_version) IN (SELECT arrayJoin(regression)), NULL, prediction)),
+                      ('label', if((model_name, model_version) IN (SELECT arrayJoin(regression)), NULL, label))] AS roles
+              FROM raw)
+        ARRAY JOIN roles AS t
+        WHERE t.2 IS NOT NULL
     ),
     numeric_sorted AS (
-        SELECT c.model_name AS model_name, c.model_version AS model_version, c.source AS source,
-               c.feature AS feature, c.role AS role, any(s.bins) AS nbins,
-               arraySort(groupArray(assumeNotNull(c.x))) AS sorted
-        FROM cells AS c INNER JOIN settings AS s ON s.model_name = c.model_name
-        WHERE c.cat IS NULL AND c.x IS NOT NULL AND isFinite(assumeNotNull(c.x))
+        SELECT model_name, model_version, source, feature, role,
+               arraySort(groupArray(v)) AS sorted, min(v) AS min, max(v) AS max, avg(v) AS mean,
+               stddevPopStable(v) AS std
+        FROM numeric_cells
         GROUP BY model_name, model_version, source, feature, role
     ),
     numeric_bins AS (
         SELECT model_name, model_version, source, feature, role, length(sorted) AS n,
-               arrayDistinct(arrayMap(k -> sorted[intDiv(k * n + nbins - 1, nbins)],
-                                      range(1, toUInt64(nbins)))) AS edges,
-               -- values below each edge, then per-bin counts and sums from them
-               arrayConcat([0], arrayMap(e -> toUInt64(if(arrayFirstIndex(v -> v >= e, sorted) = 0, n,
-                   arrayFirstIndex(v -> v >= e, sorted) - 1)), edges), [n]) AS below,
+               transform(model_name, s_model, s_bins, toUInt64(20)) AS nbins,
+               -- the ⌈k·n/bins⌉-th smallest values, k = 1 … bins − 1
+               arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins)) AS positions,
+               arrayDistinct(arrayMap(i -> sorted[i], positions)) AS edges,
+               -- values below each distinct edge: its first position − 1 (ties are contiguous)
+               arrayEnumerateUniq(sorted) AS occurrence,
+               arrayConcat([0], arrayDistinct(arrayMap(i -> toUInt64(i - occurrence[i]), positions)), [n]) AS below,
                arrayConcat([0.], arrayCumSum(sorted)) AS cs,
                arrayMap(i -> toFloat64(below[i + 1] - below[i]), range(1, length(below))) AS counts,
                arrayMap(i -> cs[below[i + 1] + 1] - cs[below[i] + 1], range(1, length(below))) AS sums,
-               sorted[1] AS min, sorted[-1] AS max, arrayAvg(sorted) AS mean,
-               sqrt(arrayAvg(arrayMap(v -> (v - mean) * (v - mean), sorted))) AS std
+               min, max, mean, std
         FROM numeric_sorted
     ),
     categorical_bins AS (
         SELECT model_name, model_version, source, feature, role, sum(k) AS n,
                arraySort(groupArray((category, k))) AS pairs
-        FROM (SELECT model_name, model_version, source, feature, role,
-                     assumeNotNull(cat) AS category, count() AS k
-              FROM cells WHERE cat IS NOT NULL
+        FROM (SELECT model_name, model_version, source, feature, role, cat AS category, count() AS k
+              FROM categorical_cells
               GROUP BY model_name, model_version, source, feature, role, category)
         GROUP BY model_name, model_version, source, feature, role
     ),
@@ -165,12 +179,12 @@ SELECT c.model_name AS model_name, c.model_version AS model_version, c.feature A
        argMax(c.std, rank) AS std, now64(6) AS computed_at
 FROM
 (
-    SELECT c.*, multiIf(
-        s.reference = 'window', if(c.source = 'window', 3, 0),
-        s.reference = 'profile', if(c.source = 'profile', 3, 0),
-        s.reference = 'sample', if(c.source = 'sample', 3, 0),
-        c.source = 'profile', 2, c.source = 'sample', 1, 0) AS rank
-    FROM candidates AS c INNER JOIN settings AS s ON s.model_name = c.model_name
+    SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
+           multiIf(reference = 'window', if(c.source = 'window', 3, 0),
+                   reference = 'profile', if(c.source = 'profile', 3, 0),
+                   reference = 'sample', if(c.source = 'sample', 3, 0),
+                   c.source = 'profile', 2, c.source = 'sample', 1, 0) AS rank
+    FROM candidates AS c
 ) AS c
 WHERE rank > 0
 GROUP BY c.model_name, c.model_version, c.feature, c.role;

@@ -11,6 +11,8 @@
 -- |F(r_i) − G(through)|, where G(before)/G(through) are the current ECDF just before / after the
 -- cell, F(start−) = F(r_i−) for an x = r_i cell and F(r_i) otherwise, and F = 0 below r_1.
 -- Memory: a hash of the reference values plus one group per occupied cell and window.
+-- Settings and the eligible (model, version, feature, role) are resolved once into constants, so
+-- when no reference is eligible (large samples, profiles) the predictions scan is pruned away.
 -- Full recompute of the look-back windows each refresh (the table holds only those).
 CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_ks_exact {{on_cluster}} (
     model_name     LowCardinality(String),
@@ -29,30 +31,37 @@ CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
 TO {{db}}.ml_drift_ks_exact AS
 WITH
-    (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_monitor_settings) AS max_lookback,
-    settings AS (SELECT model_name, window_seconds, lookback_seconds, ks_exact_max_reference
-                 FROM {{db}}.ml_monitor_settings),
-    regression AS (SELECT model_name, model_version FROM {{db}}.ml_models FINAL WHERE task = 'regression'),
-    eligible AS (
-        SELECT b.model_name, b.model_version, b.feature, b.role
-        FROM {{db}}.ml_reference_bins AS b FINAL INNER JOIN settings AS s ON s.model_name = b.model_name
-        WHERE b.feature_type = 'numeric' AND b.source = 'sample' AND b.n <= s.ks_exact_max_reference
-    ),
+    -- the settings, resolved once into constants
+    (SELECT groupArray((model_name, window_seconds, lookback_seconds, ks_exact_max_reference))
+     FROM {{db}}.ml_monitor_settings) AS settings,
+    arrayMap(t -> t.1, settings) AS s_model,
+    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
+    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
+    arrayMap(t -> toUInt64(t.4), settings) AS s_ks_max,
+    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
+     WHERE task = 'regression') AS regression,
+    -- (model, version, feature, role) whose reference is a small enough sample; when none is,
+    -- the predictions below are pruned by the primary key and the view costs nothing
+    (SELECT groupArray((model_name, model_version, feature, role)) FROM {{db}}.ml_reference_bins FINAL
+     WHERE feature_type = 'numeric' AND source = 'sample'
+       AND n <= transform(model_name, s_model, s_ks_max, toUInt64(20000))) AS eligible,
+    arrayDistinct(arrayMap(t -> (t.1, t.2), eligible)) AS eligible_versions,
+    (SELECT groupArray((model_name, model_version, rid))
+     FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
+           FROM {{db}}.ml_reference WHERE (model_name, model_version) IN (SELECT arrayJoin(eligible_versions))
+           GROUP BY model_name, model_version)) AS newest_sample,
     sample_rows AS (
-        SELECT r.model_name AS model_name, r.model_version AS model_version, r.numeric AS numeric,
-               r.prediction_value AS prediction_value, r.score AS score
-        FROM {{db}}.ml_reference AS r FINAL
-        WHERE (r.model_name, r.model_version, r.reference_id) IN (
-            SELECT model_name, model_version, argMax(reference_id, inserted_at)
-            FROM {{db}}.ml_reference GROUP BY model_name, model_version)
-          AND (r.model_name, r.model_version) IN (SELECT model_name, model_version FROM eligible)
+        SELECT model_name, model_version, numeric, prediction_value, score
+        FROM {{db}}.ml_reference FINAL
+        WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
     ),
     ref_cells AS (
         SELECT model_name, model_version, kv.1 AS feature, 'feature' AS role, kv.2 AS x
         FROM sample_rows ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
         UNION ALL
         SELECT model_name, model_version, 'prediction', 'prediction', prediction_value FROM sample_rows
-        WHERE (model_name, model_version) IN (SELECT * FROM regression)
+        WHERE (model_name, model_version) IN (SELECT arrayJoin(regression))
         UNION ALL
         SELECT model_name, model_version, 'score', 'score', score FROM sample_rows
     ),
@@ -64,19 +73,19 @@ WITH
         FROM (SELECT model_name, model_version, feature, role, assumeNotNull(x) AS r, count() AS cnt
               FROM ref_cells
               WHERE isFinite(x)
-                AND (model_name, model_version, feature, role) IN (SELECT * FROM eligible)
+                AND (model_name, model_version, feature, role) IN (SELECT arrayJoin(eligible))
               GROUP BY model_name, model_version, feature, role, r)
     ),
     current AS (
-        SELECT p.model_name AS model_name, p.model_version AS model_version,
-               toDateTime(intDiv(toUnixTimestamp(p.timestamp), s.window_seconds) * s.window_seconds, 'UTC')
-                   AS window_start,
-               p.numeric AS numeric, p.prediction_value AS prediction_value, p.score AS score
-        FROM {{db}}.ml_predictions AS p INNER JOIN settings AS s ON s.model_name = p.model_name
-        WHERE p.timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(p.timestamp) >= intDiv(toUnixTimestamp(now()) - s.lookback_seconds,
-                                                     s.window_seconds) * s.window_seconds
-          AND (p.model_name, p.model_version) IN (SELECT model_name, model_version FROM eligible)
+        SELECT model_name, model_version,
+               transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+               toDateTime(intDiv(toUnixTimestamp(timestamp), ws) * ws, 'UTC') AS window_start,
+               numeric, prediction_value, score
+        FROM {{db}}.ml_predictions
+        WHERE (model_name, model_version) IN (SELECT arrayJoin(eligible_versions))
+          AND timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     cur_cells AS (
         SELECT model_name, model_version, window_start, feature, role, assumeNotNull(x) AS v
@@ -85,11 +94,11 @@ WITH
             FROM current ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
             UNION ALL
             SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction_value
-            FROM current WHERE (model_name, model_version) IN (SELECT * FROM regression)
+            FROM current WHERE (model_name, model_version) IN (SELECT arrayJoin(regression))
             UNION ALL
             SELECT model_name, model_version, window_start, 'score', 'score', score FROM current
         )
-        WHERE isFinite(x) AND (model_name, model_version, feature, role) IN (SELECT * FROM eligible)
+        WHERE isFinite(x) AND (model_name, model_version, feature, role) IN (SELECT arrayJoin(eligible))
     ),
     cells AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version,

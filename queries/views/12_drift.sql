@@ -2,15 +2,26 @@
 -- and time window, against the reference in ml_reference_bins (docs/statistics.md has the exact
 -- definitions; this header is the summary).
 --
--- One-pass: each current value is counted into its feature's reference bins, so memory is
--- O(windows × features × bins) whatever the row count; no value is sorted.
--- Numeric (bins: reference quantiles, i = number of edges <= x; finite values only):
+-- One pass, flat memory: the look-back's predictions are read once per column family; each
+-- finite numeric value is placed in its reference bin by an ASOF join on the flattened edges
+-- (largest edge <= x: bin i = number of edges <= x, as np.searchsorted(edges, x, 'right')), keyed
+-- by a 64-bit hash of (model, version, feature or role) so neither the join nor the GROUP BY
+-- hashes strings per value; counts and sums are aggregated per (key, window, bin). No value is
+-- sorted and no edges array travels with a row. Settings are resolved once per refresh into
+-- constants (one scalar subquery over ml_monitor_settings) and looked up with transform().
+-- Numeric (bins: reference quantiles; finite values only; p = reference share, q = current share):
 --   psi             Σ (q−p)·ln(q/p) over bins, p and q floored at 1e-4 (no renormalisation)
 --   jensen_shannon  sqrt(JS divergence), natural log (scipy.spatial.distance.jensenshannon)
 --   ks              binned KS: max over edges |P−Q| of the cumulative shares; replaced by the
 --                   exact D from ml_drift_ks_exact when the reference sample is small enough
---   wasserstein     Σ over bins |∫(F_ref − F_cur)| (exact inside each bin from per-bin counts and
---                   sums; profile bins assume uniform values) divided by max(ref std, 0.001)
+--   wasserstein     Σ over bins |∫bin (F_ref − F_cur)| / max(ref std, 0.001). Per bin the integral
+--                   is (P−Q before the bin)·width + p·(u − m_ref) − q·(u − m_cur), m = the bin's mean
+--                   value: m_cur from the window's per-bin sums; m_ref from the reference sample's
+--                   per-bin sums, or, for a profile (no sums), the current bin's mean (both
+--                   samples given the same within-bin shape, so ties and heavy tails do not bias
+--                   it), the bin's midpoint when the window has no value there (outer bins end at
+--                   the reference min/max). The open outer bins need no bound: their width
+--                   cancels. |W − exact| bounds: docs/statistics.md.
 -- Categorical (categories of the reference ∪ current window; NULL excluded):
 --   chi2            Pearson chi-square of the 2×k contingency table, df = k − 1; p-value by
 --                   heron_collector.analytics.finalize (scipy), as is the KS p-value
@@ -56,101 +67,104 @@ APPEND TO {{db}}.ml_drift AS
 WITH
     (SELECT groupArray((model_name, feature_type, feature, method, threshold))
      FROM {{db}}.ml_drift_config FINAL) AS config,
-    (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_monitor_settings) AS max_lookback,
-    settings AS (SELECT model_name, window_seconds, lookback_seconds, small_sample
-                 FROM {{db}}.ml_monitor_settings),
-    regression AS (SELECT model_name, model_version FROM {{db}}.ml_models FINAL WHERE task = 'regression'),
-    -- predictions of the look-back windows, with their window start
+    -- the settings, resolved once: (model, window_seconds, lookback_seconds, small_sample)
+    (SELECT groupArray((model_name, window_seconds, lookback_seconds, small_sample))
+     FROM {{db}}.ml_monitor_settings) AS settings,
+    arrayMap(t -> t.1, settings) AS s_model,
+    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
+    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
+    arrayMap(t -> toUInt64(t.4), settings) AS s_small,
+    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- versions whose reference has label bins: only those join ground truth
+    (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
+     WHERE role = 'label') AS label_versions,
+    -- predictions of the look-back windows, with their window start and (model, version) hash
     current AS (
-        SELECT p.model_name AS model_name, p.model_version AS model_version,
-               toDateTime(intDiv(toUnixTimestamp(p.timestamp), s.window_seconds) * s.window_seconds, 'UTC')
-                   AS window_start,
-               p.numeric AS numeric, p.categorical AS categorical, p.prediction AS prediction,
-               p.prediction_value AS prediction_value, p.score AS score, p.prediction_id AS prediction_id
-        FROM {{db}}.ml_predictions AS p INNER JOIN settings AS s ON s.model_name = p.model_name
-        WHERE p.timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(p.timestamp) >= intDiv(toUnixTimestamp(now()) - s.lookback_seconds,
-                                                     s.window_seconds) * s.window_seconds
+        SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
+               transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+               toDateTime(intDiv(toUnixTimestamp(timestamp), ws) * ws, 'UTC') AS window_start,
+               numeric, categorical, prediction, prediction_value, score, prediction_id
+        FROM {{db}}.ml_predictions
+        WHERE timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     labels AS (
-        SELECT c.model_name AS model_name, c.model_version AS model_version,
+        SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,
                c.window_start AS window_start, g.label AS label, g.label_value AS label_value
-        FROM (SELECT model_name, model_version, window_start, prediction_id FROM current) AS c
+        FROM (SELECT model_name, model_version, mv, window_start, prediction_id FROM current
+              WHERE (model_name, model_version) IN (SELECT arrayJoin(label_versions))) AS c
         INNER JOIN (SELECT model_name, prediction_id, argMax(label, inserted_at) AS label,
                            argMax(label_value, inserted_at) AS label_value
                     FROM {{db}}.ml_ground_truth
-                    WHERE model_name IN (SELECT model_name FROM settings)
+                    WHERE model_name IN (SELECT model_name FROM {{db}}.ml_reference_bins WHERE role = 'label')
                     GROUP BY model_name, prediction_id) AS g
             ON g.model_name = c.model_name AND g.prediction_id = c.prediction_id
     ),
-    numeric_cells AS (
-        SELECT model_name, model_version, window_start, kv.1 AS feature, 'feature' AS role,
-               kv.2 AS x
-        FROM current ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
+    -- finite numeric values, keyed by hash(model, version) xor hash(feature | '\0' role)
+    numeric_values AS (
+        SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, assumeNotNull(x) AS v
+        FROM current ARRAY JOIN numeric.keys AS feature, numeric.values AS x
+        WHERE isFinite(x) -- NULL is not finite either
         UNION ALL
-        SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction_value
-        FROM current WHERE (model_name, model_version) IN (SELECT * FROM regression)
+        SELECT bitXor(mv, cityHash64('\0prediction')), window_start, assumeNotNull(prediction_value)
+        FROM current WHERE isFinite(prediction_value)
         UNION ALL
-        SELECT model_name, model_version, window_start, 'score', 'score', score FROM current
-        WHERE score IS NOT NULL
+        SELECT bitXor(mv, cityHash64('\0score')), window_start, assumeNotNull(score)
+        FROM current WHERE isFinite(score)
         UNION ALL
-        SELECT model_name, model_version, window_start, 'label', 'label', label_value FROM labels
-        WHERE (model_name, model_version) IN (SELECT * FROM regression)
+        SELECT bitXor(mv, cityHash64('\0label')), window_start, assumeNotNull(label_value)
+        FROM labels WHERE isFinite(label_value)
     ),
-    categorical_cells AS (
-        SELECT model_name, model_version, window_start, kv.1 AS feature, 'feature' AS role,
-               kv.2 AS cat
-        FROM current ARRAY JOIN CAST(categorical, 'Array(Tuple(String, Nullable(String)))') AS kv
-        UNION ALL
-        SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction
-        FROM current WHERE (model_name, model_version) NOT IN (SELECT * FROM regression)
-        UNION ALL
-        SELECT model_name, model_version, window_start, 'label', 'label', label FROM labels
-        WHERE (model_name, model_version) NOT IN (SELECT * FROM regression)
+    reference_numeric AS (
+        SELECT *, bitXor(cityHash64(model_name, model_version),
+                         cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))) AS key
+        FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'numeric' AND n > 0
     ),
-    -- one pass: finite values counted into the reference bins
+    -- one pass: each value into its bin (ASOF: the largest edge <= v, its 1-based position)
     numeric_binned AS (
-        SELECT model_name, model_version, window_start, feature, role, bin,
-               count() AS c, sum(v) AS s, min(v) AS lo, max(v) AS hi
-        FROM (
-            SELECT n.model_name AS model_name, n.model_version AS model_version,
-                   n.window_start AS window_start, n.feature AS feature, n.role AS role,
-                   assumeNotNull(n.x) AS v, arrayCount(e -> e <= v, b.edges) AS bin
-            FROM numeric_cells AS n
-            INNER JOIN (SELECT model_name, model_version, feature, role, edges
-                        FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'numeric') AS b
-                ON b.model_name = n.model_name AND b.model_version = n.model_version
-               AND b.feature = n.feature AND b.role = n.role
-            WHERE isFinite(n.x) -- NULL is not finite either
-        )
-        GROUP BY model_name, model_version, window_start, feature, role, bin
+        SELECT v.key AS key, v.window_start AS window_start, toUInt32(ifNull(e.i, 0)) AS bin,
+               count() AS c, sum(v.v) AS s
+        FROM numeric_values AS v
+        ASOF LEFT JOIN (SELECT key, edge, toUInt32(i) AS i FROM reference_numeric
+                        ARRAY JOIN edges AS edge, arrayEnumerate(edges) AS i) AS e
+            ON e.key = v.key AND v.v >= e.edge
+        GROUP BY key, window_start, bin
     ),
     numeric_windows AS (
-        SELECT model_name, model_version, window_start, feature, role, sum(c) AS n_cur,
-               min(lo) AS cur_min, max(hi) AS cur_max,
-               groupArray((bin, c, s)) AS cells
-        FROM numeric_binned GROUP BY model_name, model_version, window_start, feature, role
+        SELECT key, window_start, sum(c) AS n_cur,
+               groupArrayInsertAt(toFloat64(c), bin) AS cc0, groupArrayInsertAt(s, bin) AS cs0
+        FROM numeric_binned GROUP BY key, window_start
     ),
     numeric_stats AS (
-        SELECT w.model_name AS model_name, w.model_version AS model_version,
-               w.window_start AS window_start, w.feature AS feature, w.role AS role,
+        SELECT b.model_name AS model_name, b.model_version AS model_version,
+               w.window_start AS window_start, b.feature AS feature, b.role AS role,
                'numeric' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
                length(b.counts) AS k,
-               arrayMap(i -> toFloat64(arraySum(arrayMap(t -> if(t.1 + 1 = i, t.2, 0), w.cells))),
-                        range(1, k + 1)) AS cc,
-               arrayMap(i -> arraySum(arrayMap(t -> if(t.1 + 1 = i, t.3, 0.), w.cells)),
-                        range(1, k + 1)) AS cs,
+               arrayResize(w.cc0, k, 0.) AS cc,
+               arrayResize(w.cs0, k, 0.) AS cs,
                arrayMap(x -> x / b.n, b.counts) AS p,
                arrayMap(x -> x / w.n_cur, cc) AS q,
-               least(b.min, w.cur_min) AS lo, greatest(b.max, w.cur_max) AS hi,
-               arrayConcat([lo], b.edges) AS lower, arrayConcat(b.edges, [hi]) AS upper,
-               -- ∫ over each bin of the empirical CDF: share before the bin × width + (c·upper − Σx)/n
-               arrayMap((pb, Pb, l, u, sb) -> Pb * (u - l) + pb * u - sb,
-                        p, arrayConcat([0.], arrayPopBack(arrayCumSum(p))), lower, upper,
-                        if(length(b.sums) = k, arrayMap(x -> x / b.n, b.sums),
-                           arrayMap((pb, l, u) -> pb * (l + u) / 2, p, lower, upper))) AS ref_int,
-               arrayMap((qb, Qb, l, u, sb) -> Qb * (u - l) + qb * u - sb / w.n_cur,
-                        q, arrayConcat([0.], arrayPopBack(arrayCumSum(q))), lower, upper, cs) AS cur_int,
+               arrayConcat([0.], arrayPopBack(arrayCumSum(p))) AS p_before,
+               arrayConcat([0.], arrayPopBack(arrayCumSum(q))) AS q_before,
+               -- bin bounds; the open outer bins get width 0 (their width cancels, see header)
+               if(k = 1, [0.], arrayConcat([b.edges[1]], b.edges)) AS lower,
+               if(k = 1, [0.], arrayConcat(b.edges, [b.edges[-1]])) AS upper,
+               length(b.sums) = k AS has_sums,
+               -- mean value of each reference bin (see header)
+               arrayMap((rc, rs, c, s, l, u, i) -> multiIf(
+                            rc = 0, 0.,
+                            has_sums, rs / rc,
+                            c > 0, s / c,
+                            k = 1, b.mean,
+                            i = 1, (least(b.min, u) + u) / 2,
+                            i = k, (l + greatest(b.max, l)) / 2,
+                            (l + u) / 2),
+                        b.counts, if(has_sums, b.sums, arrayResize([0.], k, 0.)), cc, cs, lower, upper,
+                        arrayEnumerate(b.counts)) AS ref_mean,
+               arrayMap((pb, Pb, Qb, l, u, m) -> (Pb - Qb) * (u - l) + pb * (u - m),
+                        p, p_before, q_before, lower, upper, ref_mean) AS ref_part,
+               arrayMap((qb, u, s) -> qb * u - s / w.n_cur, q, upper, cs) AS cur_part,
                [
                  ('psi', arraySum(arrayMap((a, c) -> (greatest(c, 1e-4) - greatest(a, 1e-4))
                                   * log(greatest(c, 1e-4) / greatest(a, 1e-4)), p, q)), 0),
@@ -159,14 +173,20 @@ WITH
                       p, q)))), 0),
                  ('ks', arrayMax(arrayMap((a, c) -> abs(a - c), arrayPopBack(arrayCumSum(p)),
                                           arrayPopBack(arrayCumSum(q)))), 0),
-                 ('wasserstein', arraySum(arrayMap((a, c) -> abs(a - c), ref_int, cur_int))
+                 ('wasserstein', arraySum(arrayMap((a, c) -> abs(a - c), ref_part, cur_part))
                                   / greatest(b.std, 0.001), 0)
                ] AS stats
         FROM numeric_windows AS w
-        INNER JOIN (SELECT * FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'numeric') AS b
-            ON b.model_name = w.model_name AND b.model_version = w.model_version
-           AND b.feature = w.feature AND b.role = w.role
-        WHERE b.n > 0
+        INNER JOIN reference_numeric AS b ON b.key = w.key
+    ),
+    categorical_cells AS (
+        SELECT model_name, model_version, window_start, feature, 'feature' AS role, cat
+        FROM current ARRAY JOIN categorical.keys AS feature, categorical.values AS cat
+        UNION ALL
+        SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction
+        FROM current
+        UNION ALL
+        SELECT model_name, model_version, window_start, 'label', 'label', label FROM labels
     ),
     categorical_windows AS (
         SELECT model_name, model_version, window_start, feature, role, sum(c) AS n_cur,
@@ -222,7 +242,8 @@ FROM
         a.model_name AS model_name,
         a.model_version AS model_version,
         a.window_start AS window_start,
-        a.window_start + toIntervalSecond(s.window_seconds) AS window_end,
+        a.window_start + toIntervalSecond(transform(a.model_name, s_model, s_window, toUInt64(3600)))
+            AS window_end,
         a.feature AS feature,
         a.role AS role,
         a.feature_type AS feature_type,
@@ -236,7 +257,7 @@ FROM
                         AND (t.2 IN ('*', a.feature_type, a.role)),
                    arrayReverseSort(t -> (t.1 != '*') * 4 + (t.3 != '*') * 2 + (t.2 != '*'), config)) AS cfg,
         if(cfg.4 != '', cfg.4,
-           if(least(a.n_cur, a.n_ref) <= s.small_sample,
+           if(least(a.n_cur, a.n_ref) <= transform(a.model_name, s_model, s_small, toUInt64(1000)),
               if(a.feature_type = 'numeric', 'ks', 'chi2'),
               if(a.feature_type = 'numeric', 'wasserstein', 'jensen_shannon'))) AS primary_method,
         if(cfg.4 = method, cfg.5,
@@ -251,7 +272,6 @@ FROM
         now64(6) AS computed_at
     FROM all_stats AS a
     ARRAY JOIN a.stats AS st
-    INNER JOIN settings AS s ON s.model_name = a.model_name
     LEFT JOIN (SELECT model_name, model_version, window_start, feature, role,
                       CAST(d, 'Nullable(Float64)') AS d
                FROM {{db}}.ml_drift_ks_exact FINAL) AS x
