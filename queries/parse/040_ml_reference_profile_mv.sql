@@ -1,5 +1,6 @@
 -- ml_reference_profile_mv: heron.reference records of kind `profile` → one
 -- ml_reference_profile row per feature (plus optional prediction / label summaries).
+-- The prediction and label summaries are rows named `prediction` and `label` (kind says which).
 -- Numeric summaries carry quantile bin edges and per-bin counts (len(edges) + 1 bins: below the
 -- first edge, between edges, at or above the last); categorical ones carry frequencies.
 CREATE MATERIALIZED VIEW {{db}}.ml_reference_profile_mv {{on_cluster}} TO {{db}}.ml_reference_profile AS
@@ -30,8 +31,8 @@ FROM
         arrayFilter(e -> e.3 != '', arrayConcat(
             arrayMap(kv -> (1, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'numeric')),
             arrayMap(kv -> (2, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'categorical')),
-            [(3, '__prediction__', JSONExtractRaw(Body, 'prediction')),
-             (4, '__label__', JSONExtractRaw(Body, 'label'))]
+            [(3, 'prediction', JSONExtractRaw(Body, 'prediction')),
+             (4, 'label', JSONExtractRaw(Body, 'label'))]
         )) AS entries
     FROM {{db}}.otel_logs
     WHERE if(EventName != '', EventName, LogAttributes['event.name']) = 'heron.reference'

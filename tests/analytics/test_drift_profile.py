@@ -126,3 +126,40 @@ def test_profile_drift_no_false_alarm_and_detection(store, capsys):
     assert false_alarms == 0
     assert detected == drifted
     assert excess <= 0.02  # measured on this data; the guaranteed bound is the one asserted above
+
+
+def test_prediction_and_label_summaries_of_an_uploaded_profile_are_compared(store):
+    """The profile travels as a heron.reference record through the parse view, as the SDK sends it;
+    its prediction and label summaries must meet the windows' predictions and labels."""
+    import json
+
+    from heron_collector.otlp_rows import LOG_COLUMNS
+
+    rng = np.random.default_rng(5)
+    ref_num, ref_cat = _data(rng, N_REF)
+    ref_pred = rng.choice(["0", "1"], N_REF, p=[.8, .2]).tolist()
+    body = {"numeric": {"income": numeric_profile(ref_num["income"], BINS)},
+            "categorical": {"channel": categorical_profile(ref_cat["channel"], 100)},
+            "prediction": {"kind": "categorical", **categorical_profile(ref_pred, 100)},
+            "label": {"kind": "categorical", **categorical_profile(ref_pred, 100)}}
+    attrs = {"ml.model.name": "wired", "ml.model.version": "v1", "heron.schema.version": "1",
+             "heron.reference.kind": "profile", "heron.reference.id": "r1"}
+    store.insert("heron.otel_logs", [[1_700_000_000_000_000_000, "", "", 0, "INFO", 9, "svc", json.dumps(body), "",
+                                      {}, "", "heron", "0.1.0", {}, attrs, "heron.reference"]],
+                 column_names=list(LOG_COLUMNS))
+    start = hour_start(1)
+    cur_num, cur_cat = _data(rng, N_CUR)
+    shifted = rng.choice(["0", "1"], N_CUR, p=[.4, .6]).tolist()  # the model now says "1" far more often
+    insert_predictions(store, "wired", "v1", start, {"income": cur_num["income"]}, cur_cat,
+                       prediction=shifted, id_prefix="w", spacing_s=1.0)
+    store.insert("heron.ml_ground_truth", [["wired", f"w{i}", shifted[i], start] for i in range(N_CUR)],
+                 column_names=["model_name", "prediction_id", "label", "timestamp"])
+    refresh(store, "heron")
+
+    rows = drift_rows(store, "wired")
+    by_role = {r["role"]: r for r in rows.values() if r["is_primary"] and r["role"] in ("prediction", "label")}
+    assert set(by_role) == {"prediction", "label"}
+    for role, row in by_role.items():
+        assert row["reference_source"] == "profile", role
+        assert row["n_reference"] == N_REF and row["n_current"] == N_CUR, role
+        assert row["drifted"] == 1, role

@@ -126,9 +126,9 @@ def test_reference_profile_one_row_per_feature(store):
     rows = store.query("SELECT feature, kind, count, missing, non_finite, edges, counts, categories, "
                        "min, max, mean, std FROM heron.ml_reference_profile ORDER BY feature").result_rows
     assert rows == [
-        ("__label__", "label", 10, 0, 0, [], [], {"0": 7, "1": 3}, None, None, None, None),
         ("age", "numeric", 10, 1, 2, [20.0, 40.0], [1, 3, 3], {}, 18.0, 70.0, 39.5, 12.25),
         ("country", "categorical", 10, 0, 0, [], [], {"DE": 6, "FR": 4}, None, None, None, None),
+        ("label", "label", 10, 0, 0, [], [], {"0": 7, "1": 3}, None, None, None, None),
     ]
 
 
