@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench bench-drift lint fmt clean
+.PHONY: test demo bench bench-ingest bench-sdk bench-drift lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m heron_collector.demo
 
-bench: $(STAMP)
+# Each benchmark prints a machine-readable RESULT line: ratios against a baseline of the same run.
+bench: bench-ingest bench-sdk
+
+bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest.py
+
+bench-sdk: $(STAMP)
+	$(PY) benchmarks/sdk_overhead.py
 
 # Drift views at 1M and 10M predictions; Evidently at 1M when EVIDENTLY_PYTHON names an interpreter
 # that has it (python3 -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install "evidently>=0.7,<0.8" "pandas<3" pyarrow).
