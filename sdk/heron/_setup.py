@@ -13,6 +13,7 @@ rendered on the caller's thread, because only a string body survives a foreign e
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import threading
@@ -77,6 +78,12 @@ class State:
         if self._span_exporter is not None:
             self._span_exporter.state = self
             self.defer = True
+        if self.owned:
+            # One exit hook for Heron's own providers, in pipeline order: spans first (their export
+            # emits the prediction records), then logs, then metrics. The providers' own exit hooks
+            # are off: they would run in reverse creation order and close the log pipeline before
+            # the last spans had produced their records.
+            atexit.register(self._at_exit)
 
     # -- provider selection -------------------------------------------------------------------
     def _pipelines(self, s: Settings) -> tuple[Any, Any, Any]:
@@ -122,7 +129,7 @@ class State:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
         if exporter is not None:
             self._span_exporter = DerivingSpanExporter(exporter)
@@ -134,7 +141,7 @@ class State:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-        provider = LoggerProvider(resource=resource)
+        provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
         if exporter is not None:
             provider.add_log_record_processor(BatchLogRecordProcessor(RenderingLogExporter(exporter)))
@@ -150,7 +157,8 @@ class State:
 
             exporter = _otlp(s, "metrics")
             reader = PeriodicExportingMetricReader(exporter) if exporter is not None else None
-        provider = MeterProvider(resource=resource, metric_readers=[reader] if reader is not None else [])
+        provider = MeterProvider(resource=resource, metric_readers=[reader] if reader is not None else [],
+                                 shutdown_on_exit=False)
         self.owned.append(provider)
         return provider
 
@@ -170,7 +178,12 @@ class State:
                 ok = False
         return ok
 
+    def _at_exit(self) -> None:
+        self.flush(5.0)
+        self.shutdown()
+
     def shutdown(self) -> None:
+        atexit.unregister(self._at_exit)
         for p in self.owned:
             try:
                 p.shutdown()

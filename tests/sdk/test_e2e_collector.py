@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -93,3 +94,25 @@ def test_sdk_predictions_ground_truth_and_reference_land_in_clickhouse(collector
     assert {r["feature"]: r["count"] for r in profile}["age"] == 100
     models = wait_for(data_dir, "SELECT task FROM heron.ml_models FINAL", 1)
     assert models[0]["task"] == "binary_classification"
+
+
+EXITING_SERVICE = """
+import heron
+@heron.monitor(model="exiting", version="1")
+def predict(x):
+    return x["a"] * 2
+for i in range(5):
+    predict({"a": float(i)})
+# no flush, no shutdown: the interpreter's exit must deliver everything
+"""
+
+
+def test_a_process_that_just_exits_still_delivers_its_predictions(collector):
+    url, data_dir = collector
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    done = subprocess.run([sys.executable, "-c", EXITING_SERVICE], env={**env, "OTEL_EXPORTER_OTLP_ENDPOINT": url},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = wait_for(data_dir, "SELECT prediction_value FROM heron.ml_predictions WHERE model_name = 'exiting' "
+                              "ORDER BY prediction_value", 5)
+    assert [r["prediction_value"] for r in rows] == [0.0, 2.0, 4.0, 6.0, 8.0]
