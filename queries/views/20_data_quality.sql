@@ -13,6 +13,9 @@
 --                     value in the window) | type_mismatch
 --   duplicate_ids     ('*' row) predictions − distinct prediction ids
 -- Scheduling as ml_drift: APPEND into ReplacingMergeTree(computed_at), the look-back recomputed.
+-- Cost: as ml_drift, the settings and the numeric reference ranges are resolved once per refresh
+-- into constants and looked up with transform() (no join per row or per value); categorical
+-- values are grouped by category before they meet the reference.
 CREATE TABLE IF NOT EXISTS {{db}}.ml_data_quality {{on_cluster}} (
     model_name         LowCardinality(String),
     model_version      LowCardinality(String),
@@ -42,18 +45,32 @@ CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
 APPEND TO {{db}}.ml_data_quality AS
 WITH
-    (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_monitor_settings) AS max_lookback,
-    settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_monitor_settings),
+    -- the settings, resolved once: (model, window_seconds, lookback_seconds)
+    (SELECT groupArray((model_name, window_seconds, lookback_seconds))
+     FROM {{db}}.ml_monitor_settings) AS settings,
+    arrayMap(t -> t.1, settings) AS s_model,
+    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
+    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
+    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- numeric reference ranges, resolved once, keyed by hash(model, version) xor hash(feature)
+    (SELECT groupArray((bitXor(cityHash64(model_name, model_version), cityHash64(toString(feature))),
+                        min, max))
+     FROM {{db}}.ml_reference_bins FINAL
+     WHERE role = 'feature' AND feature_type = 'numeric') AS ranges,
+    arrayMap(t -> t.1, ranges) AS r_key,
+    arrayMap(t -> t.2, ranges) AS r_min,
+    arrayMap(t -> t.3, ranges) AS r_max,
     current AS (
-        SELECT p.model_name AS model_name, p.model_version AS model_version,
-               toDateTime(intDiv(toUnixTimestamp(p.timestamp), s.window_seconds) * s.window_seconds, 'UTC')
+        SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
+               transform(model_name, s_model, s_window, toUInt64(3600)) AS window_seconds,
+               toDateTime(intDiv(toUnixTimestamp(timestamp), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
-               s.window_seconds AS window_seconds,
-               p.numeric AS numeric, p.categorical AS categorical, p.prediction_id AS prediction_id
-        FROM {{db}}.ml_predictions AS p INNER JOIN settings AS s ON s.model_name = p.model_name
-        WHERE p.timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(p.timestamp) >= intDiv(toUnixTimestamp(now()) - s.lookback_seconds,
-                                                     s.window_seconds) * s.window_seconds
+               numeric, categorical, prediction_id
+        FROM {{db}}.ml_predictions
+        WHERE timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
+                  * window_seconds
     ),
     windows AS (
         SELECT model_name, model_version, window_start, any(window_seconds) AS window_seconds,
@@ -64,17 +81,18 @@ WITH
         SELECT model_name, model_version, feature, feature_type, min, max, categories
         FROM {{db}}.ml_reference_bins FINAL WHERE role = 'feature'
     ),
+    -- out of range: against the constant ranges (a feature without a numeric reference has
+    -- (-inf, +inf), so none of its values is outside)
     numeric_seen AS (
-        SELECT c.model_name AS model_name, c.model_version AS model_version,
-               c.window_start AS window_start, c.feature AS feature, 'numeric' AS feature_type,
-               count() AS n_values, countIf(c.x IS NULL) AS nulls, countIf(isNaN(c.x)) AS nans,
-               countIf(isInfinite(c.x)) AS infs, countIf(isFinite(c.x)) AS finite,
-               countIf(isFinite(c.x) AND r.feature_type = 'numeric' AND (c.x < r.min OR c.x > r.max)) AS outside,
+        SELECT model_name, model_version, window_start, feature, 'numeric' AS feature_type,
+               count() AS n_values, countIf(x IS NULL) AS nulls, countIf(isNaN(x)) AS nans,
+               countIf(isInfinite(x)) AS infs, countIf(isFinite(x)) AS finite,
+               countIf(isFinite(x) AND (x < transform(key, r_key, r_min, -inf)
+                                        OR x > transform(key, r_key, r_max, inf))) AS outside,
                0 AS new_values, CAST([], 'Array(String)') AS new_categories
-        FROM (SELECT model_name, model_version, window_start, kv.1 AS feature, kv.2 AS x
-              FROM current ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv) AS c
-        LEFT JOIN reference AS r
-            ON r.model_name = c.model_name AND r.model_version = c.model_version AND r.feature = c.feature
+        FROM (SELECT model_name, model_version, window_start, feature, x,
+                     bitXor(mv, cityHash64(toString(feature))) AS key
+              FROM current ARRAY JOIN numeric.keys AS feature, numeric.values AS x)
         GROUP BY model_name, model_version, window_start, feature
     ),
     categorical_seen AS (
