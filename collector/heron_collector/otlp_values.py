@@ -54,18 +54,13 @@ def _json(value: Any) -> str:
 
 
 def as_string(value: Any) -> str:
-    """pdata Value.AsString() for an OTLP AnyValue message."""
+    """pdata Value.AsString() for an OTLP AnyValue message: scalars as `_json` writes them, except
+    that strings and bytes are not quoted and an empty value is ''."""
     kind = value.WhichOneof("value")
-    if kind is None:
-        return ""
     if kind == "string_value":
         return value.string_value
-    if kind == "bool_value":
-        return "true" if value.bool_value else "false"
-    if kind == "int_value":
-        return str(value.int_value)
-    if kind == "double_value":
-        return go_float(value.double_value)
+    if kind is None:
+        return ""
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return _json(value)
