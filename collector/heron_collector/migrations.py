@@ -152,34 +152,46 @@ _CREATES_VIEW = re.compile(
 
 
 def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
-    """Apply what is not applied yet (or changed, for repeatable files). Returns the names applied."""
-    db = layout.values()["db"]
-    applied: dict[str, str] = {}
+    """Apply what is not applied yet (or changed, for repeatable files); drop the views of repeatable
+    files that are gone. Returns the names applied (and removed)."""
+    db, on_cluster = layout.values()["db"], layout.values()["on_cluster"]
+    applied: dict[str, tuple[str, list[str]]] = {}
     exists = client.command(
         "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'heron_migrations'",
         parameters={"db": db},
     )
     if int(exists):
-        rows = client.query(f"SELECT name, argMax(checksum, applied_at) FROM {db}.heron_migrations GROUP BY name")
-        applied = dict(rows.result_rows)
+        rows = client.query(f"SELECT name, argMax((checksum, views), applied_at) FROM {db}.heron_migrations "
+                            "GROUP BY name")
+        applied = {name: (checksum, list(views)) for name, (checksum, views) in rows.result_rows}
     done = []
-    for migration in discover(root):
+    migrations = discover(root)
+    for migration in migrations:
         checksum = migration.checksum()
-        if migration.name in applied and (not migration.repeatable or applied[migration.name] == checksum):
+        if migration.name in applied and (not migration.repeatable or applied[migration.name][0] == checksum):
             continue
-        sql = render(migration.path.read_text(), layout)
-        for statement in statements(sql):
-            if migration.repeatable:
-                view = _CREATES_VIEW.search(statement)
-                if view:
-                    client.command(f"DROP VIEW IF EXISTS {view.group(1)} {layout.values()['on_cluster']}")
+        views = []
+        for statement in statements(render(migration.path.read_text(), layout)):
+            view = _CREATES_VIEW.search(statement) if migration.repeatable else None
+            if view:
+                views.append(view.group(1))
+                client.command(f"DROP VIEW IF EXISTS {view.group(1)} {on_cluster}")
             try:
                 client.command(statement)
             except Exception as exc:
                 first = statement.strip().splitlines()[0][:120]
                 raise MigrationError(f"{migration.name}: {exc}\n  in statement starting: {first}") from exc
-        client.insert(
-            f"{db}.heron_migrations", [[migration.name, checksum]], column_names=["name", "checksum"]
-        )
+        _record(client, db, migration.name, checksum, views)
         done.append(migration.name)
+    present = {m.name for m in migrations}
+    for name, (checksum, views) in applied.items():
+        if name.startswith(REPEATABLE) and name not in present and checksum != "removed":
+            for view in views:
+                client.command(f"DROP VIEW IF EXISTS {view} {on_cluster}")
+            _record(client, db, name, "removed", [])
+            done.append(f"{name} (removed)")
     return done
+
+
+def _record(client, db: str, name: str, checksum: str, views: list[str]) -> None:
+    client.insert(f"{db}.heron_migrations", [[name, checksum, views]], column_names=["name", "checksum", "views"])

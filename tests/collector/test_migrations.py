@@ -42,3 +42,25 @@ def test_identifiers_are_validated():
 def test_statements_split_at_semicolon_line_ends_and_drop_comment_only_chunks():
     sql = "-- header\nCREATE TABLE a (x UInt8);\n\n-- only a comment\nSELECT 1;\n"
     assert statements(sql) == ["-- header\nCREATE TABLE a (x UInt8)", "-- only a comment\nSELECT 1"]
+
+
+def test_a_changed_view_file_is_reapplied_and_a_removed_one_drops_its_view(store, tmp_path):
+    import shutil
+
+    from heron_collector.migrations import queries_dir
+
+    root = tmp_path / "queries"
+    shutil.copytree(queries_dir(), root)
+    extra = root / "views" / "99_extra.sql"
+    extra.write_text("CREATE TABLE IF NOT EXISTS {{db}}.extra_t (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+                     "CREATE MATERIALIZED VIEW {{db}}.extra_mv TO {{db}}.extra_t\n"
+                     "AS SELECT 1 AS x FROM {{db}}.otel_logs;\n")
+    assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
+    extra.write_text(extra.read_text().replace("SELECT 1 AS x", "SELECT 2 AS x"))
+    assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
+    assert "SELECT 2" in store.command("SELECT create_table_query FROM system.tables "
+                                       "WHERE database = 'heron' AND name = 'extra_mv'")
+    extra.unlink()
+    assert migrate(store, Layout(), root) == ["views/99_extra.sql (removed)"]
+    assert store.command("SELECT count() FROM system.tables WHERE database = 'heron' AND name = 'extra_mv'") == 0
+    assert migrate(store, Layout(), root) == []
