@@ -12,6 +12,19 @@ REFERENCE_COLUMNS = ["model_name", "model_version", "reference_id", "row_index",
                      "categorical", "prediction", "prediction_value", "score", "label", "timestamp"]
 
 
+def refresh_views(client: Any, *views: str, database: str = "heron") -> None:
+    """Run these scheduled views now and wait for them (what `heron refresh --wait` does)."""
+    from heron_collector import analytics
+
+    analytics.refresh(client, database, wait=True, views=list(views))
+
+
+def day_start(days_ago: int) -> dt.datetime:
+    """Start of the UTC day `days_ago` days before today (aware UTC)."""
+    today = int(dt.datetime.now(dt.timezone.utc).timestamp()) // 86400 * 86400
+    return dt.datetime.fromtimestamp(today - days_ago * 86400, dt.timezone.utc)
+
+
 def hour_start(hours_ago: int) -> dt.datetime:
     """Start of the UTC hour `hours_ago` hours before the current one (naive UTC)."""
     now = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0, tzinfo=None)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from heron_collector import analytics
+from ._data import day_start, refresh_views
 
 DB = "heron"
 DAY = 86400
@@ -30,15 +30,6 @@ PREDICTION_COLUMNS = [
     "score",
     "tags",
 ]
-
-
-def refresh(client, *views: str) -> None:
-    analytics.refresh(client, DB, wait=True, views=list(views))
-
-
-def day_start(days_ago: int) -> dt.datetime:
-    today = int(dt.datetime.now(UTC).timestamp()) // DAY * DAY
-    return dt.datetime.fromtimestamp(today - days_ago * DAY, UTC)
 
 
 def setup_model(client, model: str) -> None:
@@ -107,7 +98,7 @@ def test_estimates_equal_numpy_formulas(store):
             kept.append((score, pred == "1", tier))
         rows.append(["cb", "v1", ts, f"c{i}", pred, None, score, {"tier": tier}])
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
-    refresh(store, "ml_performance_estimated_mv")
+    refresh_views(store, "ml_performance_estimated_mv")
     got = estimated(store, "cb")
     assert set(got) == {(start, "", ""), (start, "tier", "gold"), (start, "tier", "basic")}
     for key, value in (("", ""), ("tier", "gold"), ("tier", "basic")):
@@ -141,7 +132,7 @@ def test_estimate_tracks_realised_until_the_concept_shifts(store):
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
 
     # before labels: estimates only, realised NULL beside them
-    refresh(store, "ml_performance_mv", "ml_performance_estimated_mv")
+    refresh_views(store, "ml_performance_mv", "ml_performance_estimated_mv")
     before = store.query(
         f"SELECT count(), countIf(realised IS NULL) FROM {DB}.ml_performance_vs_estimated "
         "WHERE model_name = 'shift' AND metric = 'accuracy'"
@@ -153,7 +144,7 @@ def test_estimate_tracks_realised_until_the_concept_shifts(store):
         labels,
         column_names=["model_name", "prediction_id", "label", "label_value", "timestamp"],
     )
-    refresh(store, "ml_performance_mv", "ml_performance_estimated_mv")
+    refresh_views(store, "ml_performance_mv", "ml_performance_estimated_mv")
     result = store.query(
         f"SELECT window_start, metric, estimated, realised, labelled FROM {DB}.ml_performance_vs_estimated "
         "WHERE model_name = 'shift' AND segment_key = '' AND metric IN ('accuracy', 'roc_auc')"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from heron_collector import analytics
+from ._data import day_start, refresh_views
 
 DB = "heron"
 DAY = 86400
@@ -30,15 +30,6 @@ PREDICTION_COLUMNS = [
     "score",
     "tags",
 ]
-
-
-def refresh(client, *views: str) -> None:
-    analytics.refresh(client, DB, wait=True, views=list(views))
-
-
-def day_start(days_ago: int) -> dt.datetime:
-    today = int(dt.datetime.now(UTC).timestamp()) // DAY * DAY
-    return dt.datetime.fromtimestamp(today - days_ago * DAY, UTC)
 
 
 def configure(client, model: str, window: int = DAY, lookback: int = 3 * DAY, label_lookback: int = 0):
@@ -145,7 +136,7 @@ def test_binary_metrics_per_window_and_segment_equal_sklearn(store):
                 )
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "churn", [(t[0], t[1], t[2], t[3]) for t in truth])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     got = performance(store, "churn")
 
     for days_ago in (2, 1):
@@ -184,7 +175,7 @@ def test_multiclass_accuracy_and_f1_equal_sklearn(store):
         truth.append((f"f{i}", true, None, ts + dt.timedelta(hours=1), pred))
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "flowers", [t[:4] for t in truth])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     cell = performance(store, "flowers")[(start, "", "")]
     y = [t[1] for t in truth]
     p = [t[4] for t in truth]
@@ -215,7 +206,7 @@ def test_regression_metrics_equal_sklearn(store):
         truth.append((f"p{i}", repr(y), y, ts + dt.timedelta(days=1), pred, i % 3 != 0))
     store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "price", [t[:4] for t in truth])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     got = performance(store, "price")
     for key, value, keep in (
         ("", "", lambda t: True),
@@ -247,7 +238,7 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     ]
     store.insert(f"{DB}.ml_predictions", preds, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "late", [(f"l{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(4)])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     first = performance(store, "late")[(old, "", "")]
     assert first["_labelled"] == 4 and first["accuracy"] == pytest.approx(0.5)
 
@@ -258,7 +249,7 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     back = [["late", "v1", old + dt.timedelta(hours=20, minutes=i), f"b{i}", "1", None, 0.9, {}] for i in range(5)]
     store.insert(f"{DB}.ml_predictions", back, column_names=PREDICTION_COLUMNS)
     insert_labels(store, "late", [(f"b{i}", "1", 1.0, day_start(0)) for i in range(5)])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     cell = performance(store, "late")[(old, "", "")]
     y = np.array([0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     yhat = np.array([i % 2 for i in range(10)] + [1] * 5)
@@ -282,13 +273,13 @@ def test_windows_older_than_the_lookback_keep_their_last_result(store):
         column_names=PREDICTION_COLUMNS,
     )
     insert_labels(store, "keep", [(f"k{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(2)])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     assert performance(store, "keep")[(old, "", "")]["_labelled"] == 2
 
     # shrink the label look-back to 2 days: day −5 is no longer recomputed, and is not deleted
     configure(store, "keep", lookback=DAY, label_lookback=2 * DAY)
     insert_labels(store, "keep", [(f"k{i}", "0", 0.0, day_start(0)) for i in range(2, 4)])
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     cell = performance(store, "keep")[(old, "", "")]
     assert cell["_labelled"] == 2 and cell["accuracy"] == 1.0
 
@@ -311,7 +302,7 @@ def test_undefined_metrics_are_null(store):
         "edge",
         [("e0", "0", 0.0, start + dt.timedelta(hours=3)), ("e1", "0", 0.0, start + dt.timedelta(hours=3))],
     )
-    refresh(store, "ml_performance_mv")
+    refresh_views(store, "ml_performance_mv")
     got = performance(store, "edge")
     one_class = got[(start, "", "")]
     assert one_class["accuracy"] == 1.0 and one_class["tn"] == 2.0

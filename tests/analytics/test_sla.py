@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from heron_collector import analytics
+from ._data import refresh_views
 
 DB = "heron"
 HOUR = 3600
@@ -28,10 +28,6 @@ SPAN_COLUMNS = [
     "Duration",
     "StatusCode",
 ]
-
-
-def refresh(client, *views: str) -> None:
-    analytics.refresh(client, DB, wait=True, views=list(views))
 
 
 def hour_start(hours_ago: int) -> dt.datetime:
@@ -83,7 +79,7 @@ def test_sla_statistics_equal_numpy_and_status_follows_targets(store):
     spans.append(span(hour_start(5), "fraud", "v1", 10**12, name="db.query"))
     spans.append(span(hour_start(5), "other", "1", 5 * 10**6))
     store.insert(f"{DB}.otel_traces", spans, column_names=SPAN_COLUMNS)
-    refresh(store, "ml_sla_mv")
+    refresh_views(store, "ml_sla_mv")
     got = sla(store, "fraud")
 
     for key, (durations, errors, rows) in expected.items():
@@ -117,7 +113,7 @@ def test_sla_statistics_equal_numpy_and_status_follows_targets(store):
         [["fraud", 50.0, 0.05, 0.05], ["*", 2000.0, None, None]],
         column_names=["model_name", "p99_ms", "error_rate", "min_throughput"],
     )
-    refresh(store, "ml_sla_mv")
+    refresh_views(store, "ml_sla_mv")
     got = sla(store, "fraud")
     assert got[("*", hour_start(3))]["status"] == "breach"
     assert got[("*", hour_start(3))]["breaches"] == ["throughput"]
@@ -141,14 +137,14 @@ def test_late_spans_and_window_settings(store):
         [span(start + dt.timedelta(minutes=i), "late", "1", 10**6 * (i + 1)) for i in range(3)],
         column_names=SPAN_COLUMNS,
     )
-    refresh(store, "ml_sla_mv")
+    refresh_views(store, "ml_sla_mv")
     assert sla(store, "late")[("1", start)]["calls"] == 3
     store.insert(
         f"{DB}.otel_traces",
         [span(start + dt.timedelta(minutes=90), "late", "1", 2 * 10**9, "Error")],
         column_names=SPAN_COLUMNS,
     )
-    refresh(store, "ml_sla_mv")
+    refresh_views(store, "ml_sla_mv")
     row = sla(store, "late")[("1", start)]
     assert (row["calls"], row["errors"], row["window_seconds"]) == (4, 1, 2 * HOUR)
     assert row["latency_p50_ms"] == pytest.approx(np.percentile([1, 2, 3, 2000], 50))
