@@ -8,6 +8,9 @@ from typing import Any
 
 PREDICTION_COLUMNS = ["model_name", "model_version", "timestamp", "prediction_id", "numeric",
                       "categorical", "prediction", "prediction_value", "score"]
+# Predictions without features, for the performance and CBPE tests.
+SCORED_COLUMNS = ["model_name", "model_version", "timestamp", "prediction_id", "prediction",
+                  "prediction_value", "score", "tags"]
 REFERENCE_COLUMNS = ["model_name", "model_version", "reference_id", "row_index", "numeric",
                      "categorical", "prediction", "prediction_value", "score", "label", "timestamp"]
 

@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ._data import day_start, refresh_views
+from ._data import SCORED_COLUMNS, day_start, refresh_views
 
 DB = "heron"
 DAY = 86400
 UTC = dt.timezone.utc
-PREDICTION_COLUMNS = [
-    "model_name",
-    "model_version",
-    "timestamp",
-    "prediction_id",
-    "prediction",
-    "prediction_value",
-    "score",
-    "tags",
-]
 
 
 def setup_model(client, model: str) -> None:
@@ -97,7 +87,7 @@ def test_estimates_equal_numpy_formulas(store):
         else:
             kept.append((score, pred == "1", tier))
         rows.append(["cb", "v1", ts, f"c{i}", pred, None, score, {"tier": tier}])
-    store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
     refresh_views(store, "ml_performance_estimated_mv")
     got = estimated(store, "cb")
     assert set(got) == {(start, "", ""), (start, "tier", "gold"), (start, "tier", "basic")}
@@ -129,7 +119,7 @@ def test_estimate_tracks_realised_until_the_concept_shifts(store):
             rows.append(["shift", "v1", ts[i], pid, "1" if p[i] >= 0.5 else "0", None, float(p[i]), {}])
             labels.append(["shift", pid, "1" if y[i] else "0", float(y[i]), ts[i] + dt.timedelta(hours=6)])
         truth[start] = (p, y, shifted)
-    store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
 
     # before labels: estimates only, realised NULL beside them
     refresh_views(store, "ml_performance_mv", "ml_performance_estimated_mv")

@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ._data import day_start, refresh_views
+from ._data import SCORED_COLUMNS, day_start, refresh_views
 
 DB = "heron"
 DAY = 86400
 UTC = dt.timezone.utc
-PREDICTION_COLUMNS = [
-    "model_name",
-    "model_version",
-    "timestamp",
-    "prediction_id",
-    "prediction",
-    "prediction_value",
-    "score",
-    "tags",
-]
 
 
 def configure(client, model: str, window: int = DAY, lookback: int = 3 * DAY, label_lookback: int = 0):
@@ -134,7 +124,7 @@ def test_binary_metrics_per_window_and_segment_equal_sklearn(store):
                 truth.append(
                     (pid, label, None, ts + dt.timedelta(seconds=delay), days_ago, region, score, score >= 0.5, delay)
                 )
-    store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
     insert_labels(store, "churn", [(t[0], t[1], t[2], t[3]) for t in truth])
     refresh_views(store, "ml_performance_mv")
     got = performance(store, "churn")
@@ -173,7 +163,7 @@ def test_multiclass_accuracy_and_f1_equal_sklearn(store):
         pred = true if rng.random() < 0.7 else str(rng.choice([*classes, "hybrid"]))
         rows.append(["flowers", "2", ts, f"f{i}", pred, None, None, {}])
         truth.append((f"f{i}", true, None, ts + dt.timedelta(hours=1), pred))
-    store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
     insert_labels(store, "flowers", [t[:4] for t in truth])
     refresh_views(store, "ml_performance_mv")
     cell = performance(store, "flowers")[(start, "", "")]
@@ -204,7 +194,7 @@ def test_regression_metrics_equal_sklearn(store):
         pred = y + float(rng.normal(0, 10))
         rows.append(["price", "1", ts, f"p{i}", repr(pred), pred, None, {"shop": "a" if i % 3 else "b"}])
         truth.append((f"p{i}", repr(y), y, ts + dt.timedelta(days=1), pred, i % 3 != 0))
-    store.insert(f"{DB}.ml_predictions", rows, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
     insert_labels(store, "price", [t[:4] for t in truth])
     refresh_views(store, "ml_performance_mv")
     got = performance(store, "price")
@@ -236,7 +226,7 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
         ["late", "v1", old + dt.timedelta(hours=i), f"l{i}", str(i % 2), None, 0.2 + 0.6 * (i % 2), {}]
         for i in range(10)
     ]
-    store.insert(f"{DB}.ml_predictions", preds, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", preds, column_names=SCORED_COLUMNS)
     insert_labels(store, "late", [(f"l{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(4)])
     refresh_views(store, "ml_performance_mv")
     first = performance(store, "late")[(old, "", "")]
@@ -247,7 +237,7 @@ def test_late_labels_and_backfilled_predictions_update_their_windows(store):
     insert_labels(store, "late", [(f"l{i}", "0", 0.0, day_start(0)) for i in range(4, 10)])
     insert_labels(store, "late", [("l0", "0", 0.0, day_start(0))])  # newest label wins
     back = [["late", "v1", old + dt.timedelta(hours=20, minutes=i), f"b{i}", "1", None, 0.9, {}] for i in range(5)]
-    store.insert(f"{DB}.ml_predictions", back, column_names=PREDICTION_COLUMNS)
+    store.insert(f"{DB}.ml_predictions", back, column_names=SCORED_COLUMNS)
     insert_labels(store, "late", [(f"b{i}", "1", 1.0, day_start(0)) for i in range(5)])
     refresh_views(store, "ml_performance_mv")
     cell = performance(store, "late")[(old, "", "")]
@@ -270,7 +260,7 @@ def test_windows_older_than_the_lookback_keep_their_last_result(store):
     store.insert(
         f"{DB}.ml_predictions",
         [["keep", "v1", old + dt.timedelta(hours=i), f"k{i}", "1", None, 0.7, {}] for i in range(4)],
-        column_names=PREDICTION_COLUMNS,
+        column_names=SCORED_COLUMNS,
     )
     insert_labels(store, "keep", [(f"k{i}", "1", 1.0, old + dt.timedelta(days=1)) for i in range(2)])
     refresh_views(store, "ml_performance_mv")
@@ -295,7 +285,7 @@ def test_undefined_metrics_are_null(store):
             ["edge", "v1", start + dt.timedelta(hours=2), "e1", "0", None, 0.3, {}],
             ["edge", "v1", day_start(2), "e2", "1", None, 0.8, {}],
         ],
-        column_names=PREDICTION_COLUMNS,
+        column_names=SCORED_COLUMNS,
     )
     insert_labels(
         store,
