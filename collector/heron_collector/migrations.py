@@ -92,11 +92,12 @@ def render(sql: str, layout: Layout) -> str:
 
 
 def statements(sql: str) -> list[str]:
-    """Split a file into statements at lines ending in ';' (comments kept, blank ones dropped)."""
+    """Split a file into statements at code lines ending in ';' (a comment line never ends one;
+    comments are kept, comment-only chunks dropped)."""
     out, current = [], []
     for line in sql.splitlines():
         current.append(line)
-        if line.rstrip().endswith(";"):
+        if line.rstrip().endswith(";") and not line.lstrip().startswith("--"):
             out.append("\n".join(current).strip().rstrip(";"))
             current = []
     tail = "\n".join(current).strip()

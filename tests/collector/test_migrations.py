@@ -44,6 +44,11 @@ def test_statements_split_at_semicolon_line_ends_and_drop_comment_only_chunks():
     assert statements(sql) == ["-- header\nCREATE TABLE a (x UInt8)", "-- only a comment\nSELECT 1"]
 
 
+def test_a_comment_line_ending_in_semicolon_does_not_end_a_statement():
+    sql = "SELECT 1,\n  -- a note; and another;\n  2;\n"
+    assert statements(sql) == ["SELECT 1,\n  -- a note; and another;\n  2"]
+
+
 def test_a_changed_view_file_is_reapplied_and_a_removed_one_drops_its_view(store, tmp_path):
     import shutil
 
