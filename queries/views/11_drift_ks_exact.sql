@@ -37,102 +37,88 @@ WITH
     arrayMap(t -> t.1, settings) AS s_model,
     arrayMap(t -> toUInt64(t.2), settings) AS s_window,
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMap(t -> toUInt64(t.4), settings) AS s_ks_max,
     arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
-    (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
-     WHERE task = 'regression') AS regression,
-    -- (model, version, feature, role) whose reference is a small enough sample; when none is,
-    -- the predictions below are pruned by the primary key and the view costs nothing
-    (SELECT groupArray((model_name, model_version, feature, role)) FROM {{db}}.ml_reference_bins FINAL
+    -- (key, model, version, feature, role) whose reference is a small enough sample, keyed as in
+    -- ml_drift: hash(model, version) xor hash(feature | '\0' role); a numeric 'prediction' role
+    -- exists for regression models only. When none is eligible, the reads below are pruned by
+    -- the primary keys and the view costs its planning only.
+    (SELECT groupArray((bitXor(cityHash64(model_name, model_version),
+                               cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))),
+                        model_name, model_version, feature, role))
+     FROM {{db}}.ml_reference_bins
      WHERE feature_type = 'numeric' AND source = 'sample'
-       AND n <= transform(model_name, s_model, s_ks_max, toUInt64(20000))) AS eligible,
-    arrayDistinct(arrayMap(t -> (t.1, t.2), eligible)) AS eligible_versions,
+       AND n <= transform(model_name, s_model, arrayMap(t -> toUInt64(t.4), settings), toUInt64(20000)))
+        AS eligible,
+    arrayMap(t -> t.1, eligible) AS e_key,
+    arrayDistinct(arrayMap(t -> (t.2, t.3), eligible)) AS e_versions,
     (SELECT groupArray((model_name, model_version, rid))
      FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
-           FROM {{db}}.ml_reference WHERE (model_name, model_version) IN (SELECT arrayJoin(eligible_versions))
+           FROM {{db}}.ml_reference WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
            GROUP BY model_name, model_version)) AS newest_sample,
-    sample_rows AS (
-        SELECT model_name, model_version, numeric, prediction_value, score
+    -- one row per (model, version) column family: the numeric map and the prediction/score columns
+    ref_values AS (
+        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(feature)) AS key, x
+        FROM {{db}}.ml_reference FINAL ARRAY JOIN numeric.keys AS feature, numeric.values AS x
+        WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
+        UNION ALL
+        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(t.1)), t.2
         FROM {{db}}.ml_reference FINAL
+        ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
     ),
-    ref_cells AS (
-        SELECT model_name, model_version, kv.1 AS feature, 'feature' AS role, kv.2 AS x
-        FROM sample_rows ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
-        UNION ALL
-        SELECT model_name, model_version, 'prediction', 'prediction', prediction_value FROM sample_rows
-        WHERE (model_name, model_version) IN (SELECT arrayJoin(regression))
-        UNION ALL
-        SELECT model_name, model_version, 'score', 'score', score FROM sample_rows
-    ),
+    -- the sorted distinct reference values r of each key: count at r, count <= r, and the total:
+    -- a point at −inf with count 0 gives values below r_1 their cell (F = 0 there)
     ref_points AS (
-        SELECT model_name, model_version, feature, role, r, cnt,
-               sum(cnt) OVER (PARTITION BY model_name, model_version, feature, role ORDER BY r
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS le,
-               sum(cnt) OVER (PARTITION BY model_name, model_version, feature, role) AS n_ref
-        FROM (SELECT model_name, model_version, feature, role, assumeNotNull(x) AS r, count() AS cnt
-              FROM ref_cells
-              WHERE isFinite(x)
-                AND (model_name, model_version, feature, role) IN (SELECT arrayJoin(eligible))
-              GROUP BY model_name, model_version, feature, role, r)
+        SELECT key, r, cnt,
+               sum(cnt) OVER (PARTITION BY key ORDER BY r ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS le,
+               sum(cnt) OVER (PARTITION BY key) AS n_ref
+        FROM (SELECT key, assumeNotNull(x) AS r, count() AS cnt FROM ref_values
+              WHERE isFinite(x) AND key IN (SELECT arrayJoin(e_key)) GROUP BY key, r
+              UNION ALL
+              SELECT arrayJoin(e_key), -inf, 0)
     ),
     current AS (
-        SELECT model_name, model_version,
+        SELECT cityHash64(model_name, model_version) AS mv,
                transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
                toDateTime(intDiv(toUnixTimestamp(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, prediction_value, score
         FROM {{db}}.ml_predictions
-        WHERE (model_name, model_version) IN (SELECT arrayJoin(eligible_versions))
+        WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
           AND timestamp >= now() - toIntervalSecond(max_lookback)
           AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
-    cur_cells AS (
-        SELECT model_name, model_version, window_start, feature, role, assumeNotNull(x) AS v
-        FROM (
-            SELECT model_name, model_version, window_start, kv.1 AS feature, 'feature' AS role, kv.2 AS x
-            FROM current ARRAY JOIN CAST(numeric, 'Array(Tuple(String, Nullable(Float64)))') AS kv
-            UNION ALL
-            SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction_value
-            FROM current WHERE (model_name, model_version) IN (SELECT arrayJoin(regression))
-            UNION ALL
-            SELECT model_name, model_version, window_start, 'score', 'score', score FROM current
-        )
-        WHERE isFinite(x) AND (model_name, model_version, feature, role) IN (SELECT arrayJoin(eligible))
+    cur_values AS (
+        SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x
+        FROM current ARRAY JOIN numeric.keys AS feature, numeric.values AS x
+        UNION ALL
+        SELECT bitXor(mv, cityHash64(t.1)), window_start, t.2
+        FROM current ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
     ),
+    -- each current value in its cell (i, x = r_i ?) of the sorted reference values
     cells AS (
-        SELECT c.model_name AS model_name, c.model_version AS model_version,
-               c.window_start AS window_start, c.feature AS feature, c.role AS role,
-               ifNull(rp.le, 0) AS le, toUInt8(rp.r IS NULL OR c.v > rp.r) AS gt,
-               ifNull(rp.cnt, 0) AS cnt, count() AS c
-        FROM cur_cells AS c
-        ASOF LEFT JOIN ref_points AS rp
-            ON rp.model_name = c.model_name AND rp.model_version = c.model_version
-           AND rp.feature = c.feature AND rp.role = c.role AND c.v >= rp.r
-        GROUP BY model_name, model_version, window_start, feature, role, le, gt, cnt
-        SETTINGS join_use_nulls = 1
+        SELECT c.key AS key, c.window_start AS window_start, rp.le AS le, toUInt8(c.v > rp.r) AS gt,
+               rp.cnt AS cnt, any(rp.n_ref) AS n_ref, count() AS c
+        FROM (SELECT key, window_start, assumeNotNull(x) AS v FROM cur_values
+              WHERE isFinite(x) AND key IN (SELECT arrayJoin(e_key))) AS c
+        ASOF INNER JOIN ref_points AS rp ON rp.key = c.key AND c.v >= rp.r
+        GROUP BY key, window_start, le, gt, cnt
     ),
-    totals AS (
-        SELECT model_name, model_version, feature, role, any(n_ref) AS n_ref FROM ref_points
-        GROUP BY model_name, model_version, feature, role
+    -- per cell: F just before it, F inside it, the current ECDF through it, the window's totals
+    ecdf AS (
+        SELECT key, window_start, c, n_ref,
+               if(gt = 0, le - cnt, le) / n_ref AS f_start,
+               le / n_ref AS f_in,
+               toFloat64(sum(c) OVER (PARTITION BY key, window_start ORDER BY le, gt
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS through,
+               toFloat64(sum(c) OVER (PARTITION BY key, window_start)) AS m
+        FROM cells
     )
-SELECT model_name, model_version, window_start, feature, role,
-       max(greatest(abs(f_start - (through - c) / m), abs(f_in - through / m))) AS d,
-       any(m) AS n_current, any(n_ref) AS n_reference, now64(6) AS computed_at
+SELECT e.2 AS model_name, e.3 AS model_version, window_start, e.4 AS feature, e.5 AS role, d,
+       n_current, n_reference, now64(6) AS computed_at
 FROM (
-    SELECT c.model_name AS model_name, c.model_version AS model_version,
-           c.window_start AS window_start, c.feature AS feature, c.role AS role, c.c AS c,
-           t.n_ref AS n_ref,
-           if(c.gt = 0, (c.le - c.cnt) / t.n_ref, c.le / t.n_ref) AS f_start,
-           c.le / t.n_ref AS f_in,
-           toFloat64(sum(c.c) OVER (PARTITION BY c.model_name, c.model_version, c.window_start, c.feature, c.role
-                                    ORDER BY c.le, c.gt ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))
-               AS through,
-           toFloat64(sum(c.c) OVER (PARTITION BY c.model_name, c.model_version, c.window_start, c.feature, c.role))
-               AS m
-    FROM cells AS c
-    INNER JOIN totals AS t
-        ON t.model_name = c.model_name AND t.model_version = c.model_version
-       AND t.feature = c.feature AND t.role = c.role
-)
-GROUP BY model_name, model_version, window_start, feature, role;
+    SELECT arrayFirst(t -> t.1 = key, eligible) AS e, window_start,
+           max(greatest(abs(f_start - (through - c) / m), abs(f_in - through / m))) AS d,
+           toUInt64(any(m)) AS n_current, toUInt64(any(n_ref)) AS n_reference
+    FROM ecdf GROUP BY key, window_start
+);
