@@ -75,6 +75,9 @@ WITH
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
     arrayMap(t -> toUInt64(t.4), settings) AS s_small,
     arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash
+    (SELECT (groupArray(cityHash64(model_name, model_version, window_start, feature, role)), groupArray(d))
+     FROM {{db}}.ml_drift_ks_exact FINAL) AS ks_exact,
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'label') AS label_versions,
@@ -121,9 +124,15 @@ WITH
                          cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))) AS key
         FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'numeric' AND n > 0
     ),
-    -- one pass: each value into its bin (ASOF: the largest edge <= v, its 1-based position)
+    reference_categorical AS (
+        SELECT *, bitXor(cityHash64(model_name, model_version),
+                         cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))) AS key
+        FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'categorical' AND n > 0
+    ),
+    -- one pass: each value into its bin (ASOF: the largest edge <= v, its 1-based position,
+    -- below the first edge nothing matches and i is the default 0: join_use_nulls stays off)
     numeric_binned AS (
-        SELECT v.key AS key, v.window_start AS window_start, toUInt32(ifNull(e.i, 0)) AS bin,
+        SELECT v.key AS key, v.window_start AS window_start, e.i AS bin,
                count() AS c, sum(v.v) AS s
         FROM numeric_values AS v
         ASOF LEFT JOIN (SELECT key, edge, toUInt32(i) AS i FROM reference_numeric
@@ -141,6 +150,8 @@ WITH
                w.window_start AS window_start, b.feature AS feature, b.role AS role,
                'numeric' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
                length(b.counts) AS k,
+               transform(cityHash64(b.model_name, b.model_version, w.window_start, b.feature, b.role),
+                         ks_exact.1, ks_exact.2, nan) AS exact_d,
                arrayResize(w.cc0, k, 0.) AS cc,
                arrayResize(w.cs0, k, 0.) AS cs,
                arrayMap(x -> x / b.n, b.counts) AS p,
@@ -167,39 +178,40 @@ WITH
                arrayMap((qb, u, s) -> qb * u - s / w.n_cur, q, upper, cs) AS cur_part,
                [
                  ('psi', arraySum(arrayMap((a, c) -> (greatest(c, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(c, 1e-4) / greatest(a, 1e-4)), p, q)), 0),
+                                  * log(greatest(c, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
                  ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, c) ->
                       if(a > 0, 0.5 * a * log(2 * a / (a + c)), 0.) + if(c > 0, 0.5 * c * log(2 * c / (a + c)), 0.),
-                      p, q)))), 0),
-                 ('ks', arrayMax(arrayMap((a, c) -> abs(a - c), arrayPopBack(arrayCumSum(p)),
-                                          arrayPopBack(arrayCumSum(q)))), 0),
+                      p, q)))), 0, 0),
+                 if(isNaN(exact_d),
+                    ('ks', arrayMax(arrayMap((a, c) -> abs(a - c), arrayPopBack(arrayCumSum(p)),
+                                             arrayPopBack(arrayCumSum(q)))), 0, 0),
+                    ('ks', exact_d, 0, 1)),
                  ('wasserstein', arraySum(arrayMap((a, c) -> abs(a - c), ref_part, cur_part))
-                                  / greatest(b.std, 0.001), 0)
+                                  / greatest(b.std, 0.001), 0, 0)
                ] AS stats
         FROM numeric_windows AS w
         INNER JOIN reference_numeric AS b ON b.key = w.key
     ),
-    categorical_cells AS (
-        SELECT model_name, model_version, window_start, feature, 'feature' AS role, cat
+    -- non-NULL categories, keyed like the numeric values
+    categorical_values AS (
+        SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, cat
         FROM current ARRAY JOIN categorical.keys AS feature, categorical.values AS cat
+        WHERE cat IS NOT NULL
         UNION ALL
-        SELECT model_name, model_version, window_start, 'prediction', 'prediction', prediction
-        FROM current
+        SELECT bitXor(mv, cityHash64('\0prediction')), window_start, prediction
+        FROM current WHERE prediction IS NOT NULL
         UNION ALL
-        SELECT model_name, model_version, window_start, 'label', 'label', label FROM labels
+        SELECT bitXor(mv, cityHash64('\0label')), window_start, label FROM labels WHERE label IS NOT NULL
     ),
     categorical_windows AS (
-        SELECT model_name, model_version, window_start, feature, role, sum(c) AS n_cur,
-               groupArray((category, c)) AS cells
-        FROM (SELECT model_name, model_version, window_start, feature, role,
-                     assumeNotNull(cat) AS category, count() AS c
-              FROM categorical_cells WHERE cat IS NOT NULL
-              GROUP BY model_name, model_version, window_start, feature, role, category)
-        GROUP BY model_name, model_version, window_start, feature, role
+        SELECT key, window_start, sum(c) AS n_cur, groupArray((category, c)) AS cells
+        FROM (SELECT key, window_start, assumeNotNull(cat) AS category, count() AS c
+              FROM categorical_values GROUP BY key, window_start, category)
+        GROUP BY key, window_start
     ),
     categorical_stats AS (
-        SELECT w.model_name AS model_name, w.model_version AS model_version,
-               w.window_start AS window_start, w.feature AS feature, w.role AS role,
+        SELECT b.model_name AS model_name, b.model_version AS model_version,
+               w.window_start AS window_start, b.feature AS feature, b.role AS role,
                'categorical' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
                arrayDistinct(arrayConcat(b.categories, arrayMap(t -> t.1, w.cells))) AS cats,
                arrayMap(u -> if(indexOf(b.categories, u) > 0, b.counts[indexOf(b.categories, u)], 0.),
@@ -212,19 +224,16 @@ WITH
                  ('chi2', arraySum(arrayMap((a, z) ->
                       pow(a - b.n * (a + z) / total, 2) / (b.n * (a + z) / total)
                     + pow(z - w.n_cur * (a + z) / total, 2) / (w.n_cur * (a + z) / total), r, c)),
-                  toUInt32(length(cats) - 1)),
+                  toUInt32(length(cats) - 1), 0),
                  ('psi', arraySum(arrayMap((a, z) -> (greatest(z, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(z, 1e-4) / greatest(a, 1e-4)), p, q)), 0),
+                                  * log(greatest(z, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
                  ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, z) ->
                       if(a > 0, 0.5 * a * log(2 * a / (a + z)), 0.) + if(z > 0, 0.5 * z * log(2 * z / (a + z)), 0.),
-                      p, q)))), 0),
-                 ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0)
+                      p, q)))), 0, 0),
+                 ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0, 0)
                ] AS stats
         FROM categorical_windows AS w
-        INNER JOIN (SELECT * FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'categorical') AS b
-            ON b.model_name = w.model_name AND b.model_version = w.model_version
-           AND b.feature = w.feature AND b.role = w.role
-        WHERE b.n > 0
+        INNER JOIN reference_categorical AS b ON b.key = w.key
     ),
     all_stats AS (
         SELECT model_name, model_version, window_start, feature, role, feature_type, n_cur, n_ref,
@@ -233,49 +242,41 @@ WITH
         SELECT model_name, model_version, window_start, feature, role, feature_type, n_cur, n_ref,
                source, stats FROM categorical_stats
     )
-SELECT model_name, model_version, window_start, window_end, feature, role, feature_type, method,
-       statistic, p_value, p_value_adjusted, df, threshold, drifted, is_primary, exact, n_current,
-       n_reference, reference_source, computed_at
+SELECT
+    a.model_name AS model_name,
+    a.model_version AS model_version,
+    a.window_start AS window_start,
+    a.window_start + toIntervalSecond(a.ws) AS window_end,
+    a.feature AS feature,
+    a.role AS role,
+    a.feature_type AS feature_type,
+    st.1 AS method,
+    st.2 AS statistic,
+    CAST(NULL, 'Nullable(Float64)') AS p_value,
+    CAST(NULL, 'Nullable(Float64)') AS p_value_adjusted,
+    st.3 AS df,
+    if(a.cfg.4 = st.1, a.cfg.5,
+       transform(st.1, ['psi', 'ks', 'wasserstein', 'jensen_shannon', 'chi2', 'unseen_share'],
+                 [0.2, 0.05, 0.1, 0.1, 0.05, 0.05], 0.1)) AS threshold,
+    toUInt8(st.1 NOT IN ('ks', 'chi2') AND st.2 >= threshold) AS drifted,
+    toUInt8(st.1 = a.primary_method) AS is_primary,
+    st.4 AS exact,
+    a.n_cur AS n_current,
+    a.n_ref AS n_reference,
+    a.source AS reference_source,
+    now64(6) AS computed_at
 FROM
 (
-    SELECT
-        a.model_name AS model_name,
-        a.model_version AS model_version,
-        a.window_start AS window_start,
-        a.window_start + toIntervalSecond(transform(a.model_name, s_model, s_window, toUInt64(3600)))
-            AS window_end,
-        a.feature AS feature,
-        a.role AS role,
-        a.feature_type AS feature_type,
-        st.1 AS method,
-        if(method = 'ks' AND x.d IS NOT NULL, assumeNotNull(x.d), st.2) AS statistic,
-        CAST(NULL, 'Nullable(Float64)') AS p_value,
-        CAST(NULL, 'Nullable(Float64)') AS p_value_adjusted,
-        st.3 AS df,
-        -- the most specific ml_drift_config row for this feature (empty tuple when none)
-        arrayFirst(t -> (t.1 IN ('*', a.model_name)) AND (t.3 IN ('*', a.feature))
-                        AND (t.2 IN ('*', a.feature_type, a.role)),
-                   arrayReverseSort(t -> (t.1 != '*') * 4 + (t.3 != '*') * 2 + (t.2 != '*'), config)) AS cfg,
-        if(cfg.4 != '', cfg.4,
-           if(least(a.n_cur, a.n_ref) <= transform(a.model_name, s_model, s_small, toUInt64(1000)),
-              if(a.feature_type = 'numeric', 'ks', 'chi2'),
-              if(a.feature_type = 'numeric', 'wasserstein', 'jensen_shannon'))) AS primary_method,
-        if(cfg.4 = method, cfg.5,
-           transform(method, ['psi', 'ks', 'wasserstein', 'jensen_shannon', 'chi2', 'unseen_share'],
-                     [0.2, 0.05, 0.1, 0.1, 0.05, 0.05], 0.1)) AS threshold,
-        toUInt8(method NOT IN ('ks', 'chi2') AND statistic >= threshold) AS drifted,
-        toUInt8(method = primary_method) AS is_primary,
-        toUInt8(method = 'ks' AND x.d IS NOT NULL) AS exact,
-        a.n_cur AS n_current,
-        a.n_ref AS n_reference,
-        a.source AS reference_source,
-        now64(6) AS computed_at
-    FROM all_stats AS a
-    ARRAY JOIN a.stats AS st
-    LEFT JOIN (SELECT model_name, model_version, window_start, feature, role,
-                      CAST(d, 'Nullable(Float64)') AS d
-               FROM {{db}}.ml_drift_ks_exact FINAL) AS x
-        ON x.model_name = a.model_name AND x.model_version = a.model_version
-       AND x.window_start = a.window_start AND x.feature = a.feature AND x.role = a.role
-)
-SETTINGS join_use_nulls = 1;
+    -- per feature row, once: the window width and the verdict's method (the most specific
+    -- ml_drift_config row, an empty tuple when none, else by sample size)
+    SELECT *, transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+           arrayFirst(t -> (t.1 IN ('*', model_name)) AND (t.3 IN ('*', feature))
+                           AND (t.2 IN ('*', feature_type, role)),
+                      arrayReverseSort(t -> (t.1 != '*') * 4 + (t.3 != '*') * 2 + (t.2 != '*'), config)) AS cfg,
+           if(cfg.4 != '', cfg.4,
+              if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, toUInt64(1000)),
+                 if(feature_type = 'numeric', 'ks', 'chi2'),
+                 if(feature_type = 'numeric', 'wasserstein', 'jensen_shannon'))) AS primary_method
+    FROM all_stats
+) AS a
+ARRAY JOIN a.stats AS st;
