@@ -15,13 +15,18 @@
 -- Categorical: `categories` (sorted) with `counts`; NULL is not a category.
 -- Roles: feature (numeric/categorical maps), prediction (`prediction`: numeric prediction_value
 -- for regression models, else the class label text), score, label (numeric for regression).
--- Full recompute each refresh (small: it reads only reference data); atomic swap of the table.
+-- Full refresh (atomic swap of the table), but only versions whose inputs changed are binned
+-- again: each row carries the `signature` of what it was computed from (the model's reference
+-- mode, bins and task, and per uploaded sample/profile the newest upload's id, rows and last
+-- insert time). A version whose signature is unchanged keeps its rows, read back from this
+-- table; a new or grown upload, a settings change or a new task recomputes it. Window references
+-- are recomputed every refresh (production data keeps arriving).
 -- Cost: settings, the newest upload ids and the regression versions are resolved once into
 -- constants; the sample is read once per column family (numeric map, categorical map, the
 -- prediction/score/label columns); predictions are read only for models whose reference is a
 -- window (an empty model list prunes the whole table by its primary key). Per numeric feature
 -- the values are sorted once; the count of values below each edge is the edge's first position
--- in the sorted array (arrayEnumerateUniq), so counts and sums cost O(n), not O(n × bins).
+-- in the sorted array (indexOfAssumeSorted: a binary search), so counts and sums cost O(n).
 CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
     model_name     LowCardinality(String),
     model_version  LowCardinality(String),
@@ -38,9 +43,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
     max            Float64,
     mean           Float64,
     std            Float64,                    -- population standard deviation (ddof = 0)
-    computed_at    DateTime64(6, 'UTC')
+    computed_at    DateTime64(6, 'UTC'),
+    signature      String                      -- the inputs these bins were computed from (header)
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, feature, role);
+
+ALTER TABLE {{db}}.ml_reference_bins {{on_cluster}} ADD COLUMN IF NOT EXISTS signature String;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_reference_bins_mv {{on_cluster}}
 {{refresh}}
@@ -57,10 +65,36 @@ WITH
     arrayMap(t -> toUnixTimestamp64Micro(ifNull(t.4, now64(6))), window_cfg) AS window_to,
     (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
      WHERE task = 'regression') AS regression,
-    -- newest sample upload per version
-    (SELECT groupArray((model_name, model_version, rid))
-     FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
-           FROM {{db}}.ml_reference GROUP BY model_name, model_version)) AS newest_sample,
+    -- per version and kind of upload (sample, profile): the newest upload's id, rows, last insert
+    (SELECT groupArray((model_name, model_version, kind, rid, rows, last))
+     FROM (SELECT model_name, model_version, kind, argMax(reference_id, uploaded) AS rid,
+                  argMax(n_rows, uploaded) AS rows, max(uploaded) AS last
+           FROM (SELECT model_name, model_version, 'sample' AS kind, reference_id, count() AS n_rows,
+                        max(inserted_at) AS uploaded
+                 FROM {{db}}.ml_reference GROUP BY model_name, model_version, reference_id
+                 UNION ALL
+                 SELECT model_name, model_version, 'profile', reference_id, count(), max(inserted_at)
+                 FROM {{db}}.ml_reference_profile GROUP BY model_name, model_version, reference_id)
+           GROUP BY model_name, model_version, kind)) AS uploads,
+    -- what each uploaded version's bins are computed from (window references: never reused)
+    (SELECT groupArray((model_name, model_version, signature))
+     FROM (SELECT t.1 AS model_name, t.2 AS model_version,
+                  concat(transform(t.1, s_model, s_reference, 'auto'), '|',
+                         toString(transform(t.1, s_model, s_bins, toUInt64(20))), '|',
+                         toString(has(regression, (t.1, t.2))), '|',
+                         arrayStringConcat(arraySort(groupArray(concat(t.3, ':', t.4, ':', toString(t.5), ':',
+                                                                       toString(t.6)))), '|')) AS signature
+           FROM (SELECT arrayJoin(uploads) AS t)
+           WHERE transform(t.1, s_model, s_reference, 'auto') != 'window'
+           GROUP BY t.1, t.2)) AS signatures,
+    -- versions whose stored bins are current, and those to bin now
+    (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins
+     WHERE (model_name, model_version, signature) IN (SELECT arrayJoin(signatures))) AS current_versions,
+    arrayFilter(t -> NOT has(current_versions, (t.1, t.2)), signatures) AS stale,
+    arrayMap(t -> (t.1, t.2), stale) AS stale_versions,
+    -- newest sample upload of each version to bin
+    arrayMap(t -> (t.1, t.2, t.4), arrayFilter(t -> t.3 = 'sample' AND has(stale_versions, (t.1, t.2)), uploads))
+        AS newest_sample,
     -- versions of each window-reference model (its production window is every version's reference)
     (SELECT groupArray((model_name, versions))
      FROM (SELECT model_name, groupUniqArray(model_version) AS versions FROM {{db}}.ml_predictions
@@ -108,11 +142,12 @@ WITH
         WHERE t.2 IS NOT NULL
     ),
     numeric_sorted AS (
-        SELECT model_name, model_version, source, feature, role,
+        SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
+               any(feature) AS feature, any(role) AS role,
                arraySort(groupArray(v)) AS sorted, min(v) AS min, max(v) AS max, avg(v) AS mean,
                stddevPopStable(v) AS std
-        FROM numeric_cells
-        GROUP BY model_name, model_version, source, feature, role
+        FROM (SELECT *, cityHash64(model_name, model_version, source, feature, role) AS k FROM numeric_cells)
+        GROUP BY k
     ),
     numeric_bins AS (
         SELECT model_name, model_version, source, feature, role, length(sorted) AS n,
@@ -120,9 +155,8 @@ WITH
                -- the ⌈k·n/bins⌉-th smallest values, k = 1 … bins − 1
                arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins)) AS positions,
                arrayDistinct(arrayMap(i -> sorted[i], positions)) AS edges,
-               -- values below each distinct edge: its first position − 1 (ties are contiguous)
-               arrayEnumerateUniq(sorted) AS occurrence,
-               arrayConcat([0], arrayDistinct(arrayMap(i -> toUInt64(i - occurrence[i]), positions)), [n]) AS below,
+               -- values below each edge: its first position − 1 (a binary search of the sorted values)
+               arrayConcat([0], arrayMap(e -> toUInt64(indexOfAssumeSorted(sorted, e) - 1), edges), [n]) AS below,
                arrayConcat([0.], arrayCumSum(sorted)) AS cs,
                arrayMap(i -> toFloat64(below[i + 1] - below[i]), range(1, length(below))) AS counts,
                arrayMap(i -> cs[below[i + 1] + 1] - cs[below[i] + 1], range(1, length(below))) AS sums,
@@ -154,8 +188,8 @@ WITH
                ifNull(p.std, 0) AS std
         FROM {{db}}.ml_reference_profile AS p FINAL
         WHERE (p.model_name, p.model_version, p.reference_id) IN (
-            SELECT model_name, model_version, argMax(reference_id, inserted_at)
-            FROM {{db}}.ml_reference_profile GROUP BY model_name, model_version)
+            SELECT arrayJoin(arrayMap(t -> (t.1, t.2, t.4),
+                                      arrayFilter(t -> t.3 = 'profile' AND has(stale_versions, (t.1, t.2)), uploads))))
     ),
     candidates AS (
         SELECT model_name, model_version, feature, role, 'numeric' AS feature_type, source, n,
@@ -176,7 +210,8 @@ SELECT c.model_name AS model_name, c.model_version AS model_version, c.feature A
        argMax(c.n, rank) AS n, argMax(c.edges, rank) AS edges, argMax(c.counts, rank) AS counts,
        argMax(c.sums, rank) AS sums, argMax(c.categories, rank) AS categories,
        argMax(c.min, rank) AS min, argMax(c.max, rank) AS max, argMax(c.mean, rank) AS mean,
-       argMax(c.std, rank) AS std, now64(6) AS computed_at
+       argMax(c.std, rank) AS std, now64(6) AS computed_at,
+       arrayFirst(t -> t.1 = c.model_name AND t.2 = c.model_version, signatures).3 AS signature
 FROM
 (
     SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
@@ -187,4 +222,9 @@ FROM
     FROM candidates AS c
 ) AS c
 WHERE rank > 0
-GROUP BY c.model_name, c.model_version, c.feature, c.role;
+GROUP BY c.model_name, c.model_version, c.feature, c.role
+UNION ALL
+SELECT model_name, model_version, feature, role, feature_type, source, n, edges, counts, sums, categories,
+       min, max, mean, std, computed_at, signature
+FROM {{db}}.ml_reference_bins
+WHERE (model_name, model_version) IN (SELECT arrayJoin(current_versions));
