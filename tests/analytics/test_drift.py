@@ -154,3 +154,18 @@ def test_holm_matches_definition():
 def test_benjamini_hochberg_matches_scipy():
     p = np.random.default_rng(3).uniform(0, 0.2, 30)
     assert benjamini_hochberg(list(p)) == pytest.approx(list(stats.false_discovery_control(p)), rel=1e-12)
+
+
+def test_exact_ks_when_every_current_value_lies_below_the_reference(store):
+    """Values below the smallest reference value fall in the cell before it, where F = 0."""
+    rng = np.random.default_rng(11)
+    ref, cur = rng.normal(0, 1, 500), rng.normal(-100, 1, 80)
+    insert_reference(store, "m", "v1", {"a": ref})
+    window = hour_start(2)
+    insert_predictions(store, "m", "v1", window, {"a": cur}, id_prefix="low")
+    refresh(store, "heron")
+    row = drift_rows(store, "m")[(window, "a", "ks")]
+    exact = stats.ks_2samp(ref, cur, method="asymp")
+    assert exact.statistic == 1.0
+    assert row["exact"] == 1 and row["statistic"] == pytest.approx(exact.statistic, abs=1e-9)
+    assert row["p_value"] == pytest.approx(exact.pvalue, rel=1e-6)
