@@ -17,7 +17,7 @@ never raw values, and matches scipy's own two-sample tests on the same data:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -44,19 +44,11 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
 
     Same numbers as `scipy.stats.false_discovery_control(p, method="bh")` on the non-NaN part.
     """
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if not ok.any():
-        return out.tolist()
-    q = p[ok]
-    order = np.argsort(q)
-    ranked = q[order] * len(q) / np.arange(1, len(q) + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    adjusted = np.empty_like(q)
-    adjusted[order] = np.minimum(ranked, 1.0)
-    out[ok] = adjusted
-    return out.tolist()
+    def step_up(ordered: np.ndarray) -> np.ndarray:
+        ranked = ordered * len(ordered) / np.arange(1, len(ordered) + 1)
+        return np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+
+    return _adjust(pvalues, step_up)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -65,16 +57,22 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     Controls the family-wise error rate across the m tests of one window at any dependence.
     NaN stays NaN and does not count in m.
     """
+    def step_down(ordered: np.ndarray) -> np.ndarray:
+        m = len(ordered)
+        return np.maximum.accumulate(np.minimum(1.0, ordered * (m - np.arange(m))))
+
+    return _adjust(pvalues, step_down)
+
+
+def _adjust(pvalues: Sequence[float], adjust: Callable[[np.ndarray], np.ndarray]) -> list[float]:
+    """Apply `adjust` (ascending p-values → their adjusted values) to the non-NaN p-values, in place."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    if not ok.any():
-        return out.tolist()
-    q = p[ok]
-    m = len(q)
-    order = np.argsort(q)
-    stepped = np.maximum.accumulate(np.minimum(1.0, q[order] * (m - np.arange(m))))
-    adjusted = np.empty_like(q)
-    adjusted[order] = stepped
-    out[ok] = adjusted
+    if ok.any():
+        q = p[ok]
+        order = np.argsort(q)
+        adjusted = np.empty_like(q)
+        adjusted[order] = adjust(q[order])
+        out[ok] = adjusted
     return out.tolist()
