@@ -55,7 +55,8 @@ WITH
      FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
            FROM {{db}}.ml_reference WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
            GROUP BY model_name, model_version)) AS newest_sample,
-    -- one row per (model, version) column family: the numeric map and the prediction/score columns
+    -- every value of the newest sample of each eligible version, keyed: the numeric map, then the
+    -- prediction and score columns
     ref_values AS (
         SELECT bitXor(cityHash64(model_name, model_version), cityHash64(feature)) AS key, x
         FROM {{db}}.ml_reference FINAL ARRAY JOIN numeric.keys AS feature, numeric.values AS x

@@ -119,15 +119,11 @@ WITH
         SELECT bitXor(mv, cityHash64('\0label')), window_start, assumeNotNull(label_value)
         FROM labels WHERE isFinite(label_value)
     ),
-    reference_numeric AS (
+    -- the reference bins, keyed like the values
+    reference AS (
         SELECT *, bitXor(cityHash64(model_name, model_version),
                          cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))) AS key
-        FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'numeric' AND n > 0
-    ),
-    reference_categorical AS (
-        SELECT *, bitXor(cityHash64(model_name, model_version),
-                         cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))) AS key
-        FROM {{db}}.ml_reference_bins FINAL WHERE feature_type = 'categorical' AND n > 0
+        FROM {{db}}.ml_reference_bins FINAL WHERE n > 0
     ),
     -- one pass: each value into its bin (ASOF: the largest edge <= v, its 1-based position,
     -- below the first edge nothing matches and i is the default 0: join_use_nulls stays off)
@@ -135,7 +131,7 @@ WITH
         SELECT v.key AS key, v.window_start AS window_start, e.i AS bin,
                count() AS c, sum(v.v) AS s
         FROM numeric_values AS v
-        ASOF LEFT JOIN (SELECT key, edge, toUInt32(i) AS i FROM reference_numeric
+        ASOF LEFT JOIN (SELECT key, edge, toUInt32(i) AS i FROM reference
                         ARRAY JOIN edges AS edge, arrayEnumerate(edges) AS i) AS e
             ON e.key = v.key AND v.v >= e.edge
         GROUP BY key, window_start, bin
@@ -190,7 +186,7 @@ WITH
                                   / greatest(b.std, 0.001), 0, 0)
                ] AS stats
         FROM numeric_windows AS w
-        INNER JOIN reference_numeric AS b ON b.key = w.key
+        INNER JOIN (SELECT * FROM reference WHERE feature_type = 'numeric') AS b ON b.key = w.key
     ),
     -- non-NULL categories, keyed like the numeric values
     categorical_values AS (
@@ -233,7 +229,7 @@ WITH
                  ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0, 0)
                ] AS stats
         FROM categorical_windows AS w
-        INNER JOIN reference_categorical AS b ON b.key = w.key
+        INNER JOIN (SELECT * FROM reference WHERE feature_type = 'categorical') AS b ON b.key = w.key
     ),
     all_stats AS (
         SELECT model_name, model_version, window_start, feature, role, feature_type, n_cur, n_ref,
