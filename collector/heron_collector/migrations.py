@@ -195,4 +195,7 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
 
 
 def _record(client, db: str, name: str, checksum: str, views: list[str]) -> None:
-    client.insert(f"{db}.heron_migrations", [[name, checksum, views]], column_names=["name", "checksum", "views"])
+    # INSERT … SELECT with bound parameters: client.insert would import pandas for its DataFrame check
+    client.command(f"INSERT INTO {db}.heron_migrations (name, checksum, views) "
+                   "SELECT {name:String}, {checksum:String}, {views:Array(String)}",
+                   parameters={"name": name, "checksum": checksum, "views": views})
