@@ -8,9 +8,13 @@ the new reference lacks disappear.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
-from ._data import insert_reference, refresh_views
+from heron._reference import numeric_profile
+
+from ._data import hour_start, insert_predictions, insert_reference, refresh_views
 
 VIEWS = ("ml_reference_bins_mv",)
 
@@ -64,3 +68,70 @@ def test_rows_arriving_later_under_the_same_upload_and_settings_changes_rebin(st
     store.command("INSERT INTO heron.ml_monitor_config (model_name, bins) VALUES ('m', 5)")
     refresh_views(store, *VIEWS)
     assert _bins(store)["a"][1] == _edges(both, 5)
+
+
+def _sources(store, model: str) -> dict[tuple[str, str, str], tuple]:
+    rows = store.query("SELECT model_version, feature, role, source, n, edges, categories, counts "
+                       "FROM heron.ml_reference_bins FINAL WHERE model_name = {m:String}",
+                       parameters={"m": model}).result_rows
+    return {(v, f, r): (s, n, list(e), list(c), list(k)) for v, f, r, s, n, e, c, k in rows}
+
+
+def test_the_reference_setting_picks_profile_or_sample_per_version(store):
+    """auto: per feature, the version's uploaded profile when it has the feature, else its sample
+    (profiles carry no score); 'sample' and 'profile' take only that kind."""
+    rng = np.random.default_rng(5)
+    sample = rng.normal(0, 1, 400)
+    insert_reference(store, "m", "v1", {"a": sample}, score=rng.uniform(0, 1, 400))
+    insert_reference(store, "m", "v2", {"a": sample * 2})
+    profile = numeric_profile(rng.normal(10, 1, 1000), 10)
+    store.insert("heron.ml_reference_profile",
+                 [["m", "v1", "p1", "a", "numeric", 1000, 0, 0, profile["edges"], profile["counts"],
+                   {}, profile["min"], profile["max"], profile["mean"], profile["std"], dt.datetime(2026, 1, 1)]],
+                 column_names=["model_name", "model_version", "reference_id", "feature", "kind", "count",
+                               "missing", "non_finite", "edges", "counts", "categories", "min", "max",
+                               "mean", "std", "timestamp"])
+    refresh_views(store, *VIEWS)
+    auto = _sources(store, "m")
+    assert set(auto) == {("v1", "a", "feature"), ("v1", "score", "score"), ("v2", "a", "feature")}
+    assert auto[("v1", "score", "score")][0] == "sample"
+    assert auto[("v1", "a", "feature")][:3] == ("profile", 1000, profile["edges"])
+    assert auto[("v2", "a", "feature")][:3] == ("sample", 400, _edges(sample * 2, 20))
+
+    store.command("INSERT INTO heron.ml_monitor_config (model_name, reference) VALUES ('m', 'sample')")
+    refresh_views(store, *VIEWS)
+    only_samples = _sources(store, "m")
+    assert set(only_samples) == {("v1", "a", "feature"), ("v1", "score", "score"), ("v2", "a", "feature")}
+    assert only_samples[("v1", "a", "feature")][:3] == ("sample", 400, _edges(sample, 20))
+
+    store.command("INSERT INTO heron.ml_monitor_config (model_name, reference) VALUES ('m', 'profile')")
+    refresh_views(store, *VIEWS)
+    assert set(_sources(store, "m")) == {("v1", "a", "feature")}
+
+
+def test_a_window_reference_bins_production_data_of_every_version(store):
+    """reference = window: [reference_start, reference_end) of production data, all versions
+    together, is the reference of every version of the model (also versions deployed later)."""
+    rng = np.random.default_rng(6)
+    start, end = hour_start(30), hour_start(28)
+    v1, v2 = rng.normal(0, 1, 150), rng.normal(1, 1, 120)
+    c1, c2 = rng.choice(list("xyz"), 150).tolist(), rng.choice(list("xw"), 120).tolist()
+    s1, s2 = rng.uniform(0, 1, 150), rng.uniform(0, 1, 120)
+    insert_predictions(store, "w", "v1", start, {"a": v1}, {"c": c1}, score=s1, id_prefix="a")
+    insert_predictions(store, "w", "v2", start + dt.timedelta(hours=1), {"a": v2}, {"c": c2}, score=s2,
+                       id_prefix="b")
+    # after the window: not part of the reference, but v3 gets the window's reference too
+    insert_predictions(store, "w", "v3", hour_start(2), {"a": rng.normal(5, 1, 50)}, id_prefix="c")
+    store.command("INSERT INTO heron.ml_monitor_config (model_name, reference, reference_start, reference_end) "
+                  "VALUES ('w', 'window', {s:DateTime64(6, 'UTC')}, {e:DateTime64(6, 'UTC')})",
+                  parameters={"s": start, "e": end})
+    refresh_views(store, *VIEWS)
+    rows = _sources(store, "w")
+    both, scores, cats = np.r_[v1, v2], np.r_[s1, s2], c1 + c2
+    for version in ("v1", "v2", "v3"):
+        assert rows[(version, "a", "feature")][:3] == ("window", 270, _edges(both, 20))
+        assert rows[(version, "score", "score")][:3] == ("window", 270, _edges(scores, 20))
+        source, n, _, categories, counts = rows[(version, "c", "feature")]
+        assert (source, n) == ("window", 270)
+        assert dict(zip(categories, counts, strict=True)) == {k: cats.count(k) for k in set(cats)}
+    assert {key[0] for key in rows} == {"v1", "v2", "v3"}
