@@ -4,8 +4,11 @@
 -- Source, per model (ml_monitor_settings.reference):
 --   profile  the newest uploaded ml_reference_profile: its edges and counts as given;
 --   sample   the newest uploaded ml_reference sample: Heron bins it here;
---   window   production predictions of [reference_start, reference_end), every version;
---   auto     profile when one is uploaded for the version, else sample.
+--   window   production predictions of [reference_start, reference_end), all versions together,
+--            as the reference of every version of the model (its task decides whether prediction
+--            is numeric: a regression version makes it so for the window);
+--   auto     per feature: the version's uploaded profile when it has the feature, else its sample
+--            (profiles carry no score, so a version with both takes the score from the sample).
 -- Numeric bins: `edges` are the distinct reference quantiles at k/bins, k = 1 … bins−1, taken as
 -- numpy's np.quantile(x, k/bins, method='inverted_cdf') (the ⌈k·n/bins⌉-th smallest value). A value
 -- x falls in bin i = number of edges <= x (np.searchsorted(edges, x, 'right')), so there are
@@ -22,9 +25,10 @@
 -- table; a new or grown upload, a settings change or a new task recomputes it. Window references
 -- are recomputed every refresh (production data keeps arriving).
 -- Cost: settings, the newest upload ids and the regression versions are resolved once into
--- constants; the sample is read once per column family (numeric map, categorical map, the
--- prediction/score/label columns); predictions are read only for models whose reference is a
--- window (an empty model list prunes the whole table by its primary key). Per numeric feature
+-- constants; the sample is read once per family (numeric: map, prediction, score, label in one
+-- ARRAY JOIN; categorical likewise); predictions are read only for models whose reference is a
+-- window (an empty model list prunes the whole table by its primary key), once per model, not
+-- per version (rows of version '*', expanded to the versions at the end). Per numeric feature
 -- the values are sorted once; the count of values below each edge is the edge's first position
 -- in the sorted array (indexOfAssumeSorted: a binary search), so counts and sums cost O(n).
 CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
@@ -65,6 +69,7 @@ WITH
     arrayMap(t -> toUnixTimestamp64Micro(ifNull(t.4, now64(6))), window_cfg) AS window_to,
     (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
      WHERE task = 'regression') AS regression,
+    arrayMap(t -> t.1, regression) AS regression_models,
     -- per version and kind of upload (sample, profile): the newest upload's id, rows, last insert
     (SELECT groupArray((model_name, model_version, kind, rid, rows, last))
      FROM (SELECT model_name, model_version, kind, argMax(reference_id, uploaded) AS rid,
@@ -99,54 +104,50 @@ WITH
     (SELECT groupArray((model_name, versions))
      FROM (SELECT model_name, groupUniqArray(model_version) AS versions FROM {{db}}.ml_predictions
            WHERE model_name IN (SELECT arrayJoin(window_models)) GROUP BY model_name)) AS window_versions,
+    -- the rows to bin: the newest sample of each stale version, and each window model's
+    -- production window once, as version '*' (expanded to the model's versions at the end);
+    -- is_regression: prediction and label are numbers (else class labels)
     raw AS (
         SELECT model_name, model_version, 'sample' AS source, numeric, categorical, prediction,
-               prediction_value, score, label, label_value
+               prediction_value, score, label, label_value,
+               (model_name, model_version) IN (SELECT arrayJoin(regression)) AS is_regression
         FROM {{db}}.ml_reference FINAL
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
         UNION ALL
-        SELECT model_name, v AS model_version, 'window', numeric, categorical, prediction,
-               prediction_value, score, CAST(NULL, 'Nullable(String)'), CAST(NULL, 'Nullable(Float64)')
+        SELECT model_name, '*', 'window', numeric, categorical, prediction, prediction_value, score,
+               CAST(NULL, 'Nullable(String)'), CAST(NULL, 'Nullable(Float64)'),
+               model_name IN (SELECT arrayJoin(regression_models))
         FROM {{db}}.ml_predictions
-        ARRAY JOIN arrayFirst(t -> t.1 = model_name, window_versions).2 AS v
         WHERE model_name IN (SELECT arrayJoin(window_models))
           AND toUnixTimestamp64Micro(timestamp) >= transform(model_name, window_models, window_from, 0)
           AND toUnixTimestamp64Micro(timestamp) < transform(model_name, window_models, window_to, 0)
     ),
-    -- long form: (model, version, source, feature, role, numeric value | category)
+    -- long form, one pass per family: (model, version, source, name, value); name is the feature,
+    -- or '\0' and the role for prediction, score and label
     numeric_cells AS (
-        SELECT model_name, model_version, source, feature, 'feature' AS role, assumeNotNull(x) + 0. AS v
-        FROM raw ARRAY JOIN numeric.keys AS feature, numeric.values AS x
+        SELECT model_name, model_version, source, name, assumeNotNull(x) + 0. AS v
+        FROM raw
+        ARRAY JOIN arrayConcat(CAST(numeric.keys, 'Array(String)'), ['\0prediction', '\0score', '\0label']) AS name,
+                   arrayConcat(numeric.values, [if(is_regression, prediction_value, NULL), score,
+                                                if(is_regression, label_value, NULL)]) AS x
         WHERE isFinite(x)
-        UNION ALL
-        SELECT model_name, model_version, source, t.1, t.1, assumeNotNull(t.2) + 0.
-        FROM (SELECT model_name, model_version, source,
-                     [('prediction', if((model_name, model_version) IN (SELECT arrayJoin(regression)), prediction_value, NULL)),
-                      ('score', score),
-                      ('label', if((model_name, model_version) IN (SELECT arrayJoin(regression)), label_value, NULL))] AS roles
-              FROM raw)
-        ARRAY JOIN roles AS t
-        WHERE isFinite(t.2)
     ),
     categorical_cells AS (
-        SELECT model_name, model_version, source, feature, 'feature' AS role, assumeNotNull(x) AS cat
-        FROM raw ARRAY JOIN categorical.keys AS feature, categorical.values AS x
+        SELECT model_name, model_version, source, name, assumeNotNull(x) AS cat
+        FROM raw
+        ARRAY JOIN arrayConcat(CAST(categorical.keys, 'Array(String)'), ['\0prediction', '\0label']) AS name,
+                   arrayConcat(categorical.values, [if(is_regression, NULL, prediction),
+                                                    if(is_regression, NULL, label)]) AS x
         WHERE x IS NOT NULL
-        UNION ALL
-        SELECT model_name, model_version, source, t.1, t.1, assumeNotNull(t.2)
-        FROM (SELECT model_name, model_version, source,
-                     [('prediction', if((model_name, model_version) IN (SELECT arrayJoin(regression)), NULL, prediction)),
-                      ('label', if((model_name, model_version) IN (SELECT arrayJoin(regression)), NULL, label))] AS roles
-              FROM raw)
-        ARRAY JOIN roles AS t
-        WHERE t.2 IS NOT NULL
     ),
     numeric_sorted AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
-               any(feature) AS feature, any(role) AS role,
+               any(name) AS name,
+               if(startsWith(name, '\0'), substring(name, 2), 'feature') AS role,
+               if(role = 'feature', name, role) AS feature,
                arraySort(groupArray(v)) AS sorted, min(v) AS min, max(v) AS max, avg(v) AS mean,
                stddevPopStable(v) AS std
-        FROM (SELECT *, cityHash64(model_name, model_version, source, feature, role) AS k FROM numeric_cells)
+        FROM (SELECT *, cityHash64(model_name, model_version, name) AS k FROM numeric_cells)
         GROUP BY k
     ),
     numeric_bins AS (
@@ -164,12 +165,16 @@ WITH
         FROM numeric_sorted
     ),
     categorical_bins AS (
-        SELECT model_name, model_version, source, feature, role, sum(k) AS n,
-               arraySort(groupArray((category, k))) AS pairs
-        FROM (SELECT model_name, model_version, source, feature, role, cat AS category, count() AS k
-              FROM categorical_cells
-              GROUP BY model_name, model_version, source, feature, role, category)
-        GROUP BY model_name, model_version, source, feature, role
+        SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
+               any(name) AS name,
+               if(startsWith(name, '\0'), substring(name, 2), 'feature') AS role,
+               if(role = 'feature', name, role) AS feature,
+               sum(k) AS n, arraySort(groupArray((category, k))) AS pairs
+        FROM (SELECT key, any(model_name) AS model_name, any(model_version) AS model_version,
+                     any(source) AS source, any(name) AS name, cat AS category, count() AS k
+              FROM (SELECT *, cityHash64(model_name, model_version, name) AS key FROM categorical_cells)
+              GROUP BY key, cat)
+        GROUP BY key
     ),
     profiles AS (
         SELECT p.model_name AS model_name, p.model_version AS model_version, 'profile' AS source,
@@ -204,25 +209,33 @@ WITH
                categories, min, max, mean, std
         FROM profiles
     )
-SELECT c.model_name AS model_name, c.model_version AS model_version, c.feature AS feature,
-       c.role AS role,
-       argMax(c.feature_type, rank) AS feature_type, argMax(c.source, rank) AS source,
-       argMax(c.n, rank) AS n, argMax(c.edges, rank) AS edges, argMax(c.counts, rank) AS counts,
-       argMax(c.sums, rank) AS sums, argMax(c.categories, rank) AS categories,
-       argMax(c.min, rank) AS min, argMax(c.max, rank) AS max, argMax(c.mean, rank) AS mean,
-       argMax(c.std, rank) AS std, now64(6) AS computed_at,
-       arrayFirst(t -> t.1 = c.model_name AND t.2 = c.model_version, signatures).3 AS signature
+SELECT model_name, version AS model_version, feature, role, feature_type, source, n, edges, counts, sums,
+       categories, min, max, mean, std, now64(6) AS computed_at, signature
 FROM
 (
-    SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
-           multiIf(reference = 'window', if(c.source = 'window', 3, 0),
-                   reference = 'profile', if(c.source = 'profile', 3, 0),
-                   reference = 'sample', if(c.source = 'sample', 3, 0),
-                   c.source = 'profile', 2, c.source = 'sample', 1, 0) AS rank
-    FROM candidates AS c
-) AS c
-WHERE rank > 0
-GROUP BY c.model_name, c.model_version, c.feature, c.role
+    -- per (model, version, feature, role): the candidate of the highest rank
+    SELECT c.model_name AS model_name, c.model_version AS model_version, c.feature AS feature,
+           c.role AS role,
+           argMax(c.feature_type, rank) AS feature_type, argMax(c.source, rank) AS source,
+           argMax(c.n, rank) AS n, argMax(c.edges, rank) AS edges, argMax(c.counts, rank) AS counts,
+           argMax(c.sums, rank) AS sums, argMax(c.categories, rank) AS categories,
+           argMax(c.min, rank) AS min, argMax(c.max, rank) AS max, argMax(c.mean, rank) AS mean,
+           argMax(c.std, rank) AS std,
+           arrayFirst(t -> t.1 = c.model_name AND t.2 = c.model_version, signatures).3 AS signature
+    FROM
+    (
+        SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
+               multiIf(reference = 'window', if(c.source = 'window', 3, 0),
+                       reference = 'profile', if(c.source = 'profile', 3, 0),
+                       reference = 'sample', if(c.source = 'sample', 3, 0),
+                       c.source = 'profile', 2, c.source = 'sample', 1, 0) AS rank
+        FROM candidates AS c
+    ) AS c
+    WHERE rank > 0
+    GROUP BY c.model_name, c.model_version, c.feature, c.role
+)
+-- a window reference (version '*') is every version's
+ARRAY JOIN if(model_version = '*', arrayFirst(t -> t.1 = model_name, window_versions).2, [model_version]) AS version
 UNION ALL
 SELECT model_name, model_version, feature, role, feature_type, source, n, edges, counts, sums, categories,
        min, max, mean, std, computed_at, signature
