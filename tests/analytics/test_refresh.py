@@ -1,0 +1,33 @@
+"""`refresh` runs views dependencies first and names unknown views; the order follows re-created views."""
+
+from __future__ import annotations
+
+import pytest
+
+from heron_collector.analytics import refresh, refreshable_views
+
+
+def test_dependencies_come_first_also_for_a_subset(store):
+    ordered = refreshable_views(store, "heron")
+    drift_views = ["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv"]
+    assert [v for v in ordered if v in drift_views] == drift_views  # ks and drift DEPEND ON the bins
+    assert refreshable_views(store, "heron", ["ml_drift_mv", "ml_reference_bins_mv"]) == [
+        "ml_reference_bins_mv", "ml_drift_mv"]
+
+
+def test_unknown_views_are_named_with_the_known_ones(store):
+    with pytest.raises(ValueError, match=r"not refreshable views in heron: nope; known: .*ml_drift_mv"):
+        refresh(store, "heron", views=["ml_drift_mv", "nope"])
+
+
+def test_a_view_created_again_with_other_dependencies_is_ordered_by_its_new_definition(store):
+    for table in ("t_a", "t_z"):
+        store.command(f"CREATE TABLE heron.{table} (x UInt8) ENGINE = MergeTree ORDER BY x")
+    store.command("CREATE MATERIALIZED VIEW heron.a_mv REFRESH EVERY 1 DAY DEPENDS ON heron.ml_drift_mv "
+                  "TO heron.t_a AS SELECT 1 AS x")
+    assert refreshable_views(store, "heron", ["a_mv", "ml_drift_mv"]) == ["ml_drift_mv", "a_mv"]
+    store.command("DROP VIEW heron.a_mv SYNC")
+    store.command("CREATE MATERIALIZED VIEW heron.a_mv REFRESH EVERY 1 DAY TO heron.t_a AS SELECT 1 AS x")
+    store.command("CREATE MATERIALIZED VIEW heron.z_mv REFRESH EVERY 1 DAY DEPENDS ON heron.a_mv "
+                  "TO heron.t_z AS SELECT 2 AS x")
+    assert refreshable_views(store, "heron", ["z_mv", "ml_drift_mv", "a_mv"]) == ["a_mv", "ml_drift_mv", "z_mv"]
