@@ -148,7 +148,8 @@ def discover(root: Path | None = None) -> list[Migration]:
 
 
 _CREATES_VIEW = re.compile(
-    r"CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z0-9_.`]+)", re.IGNORECASE
+    r"CREATE\s+(MATERIALIZED\s+VIEW|OR\s+REPLACE\s+VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z0-9_.`]+)",
+    re.IGNORECASE,
 )
 
 
@@ -174,9 +175,10 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
         views = []
         for statement in statements(render(migration.path.read_text(), layout)):
             view = _CREATES_VIEW.search(statement) if migration.repeatable else None
-            if view:
-                views.append(view.group(1))
-                client.command(f"DROP VIEW IF EXISTS {view.group(1)} {on_cluster}")
+            if view:  # recorded, to drop when the file is removed
+                views.append(view.group(2))
+                if view.group(1).upper().startswith("MATERIALIZED"):  # a plain view is replaced in place
+                    client.command(f"DROP VIEW IF EXISTS {view.group(2)} {on_cluster}")
             try:
                 client.command(statement)
             except Exception as exc:
@@ -187,7 +189,7 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
     present = {m.name for m in migrations}
     for name, (checksum, views) in applied.items():
         if name.startswith(REPEATABLE) and name not in present and checksum != "removed":
-            for view in views:
+            for view in reversed(views):  # dependants (created later) first
                 client.command(f"DROP VIEW IF EXISTS {view} {on_cluster}")
             _record(client, db, name, "removed", [])
             done.append(f"{name} (removed)")

@@ -27,9 +27,10 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_ks_exact {{on_cluster}} (
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, window_start, feature, role);
 
-CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
-{{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
-TO {{db}}.ml_drift_ks_exact AS
+-- ml_drift_ks_exact_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
+-- once more per refresh, which for these queries costs as much as their planning.
+CREATE OR REPLACE VIEW {{db}}.ml_drift_ks_exact_compute {{on_cluster}} AS
 WITH
     -- the settings, resolved once into constants
     (SELECT groupArray((model_name, window_seconds, lookback_seconds, ks_exact_max_reference))
@@ -123,3 +124,8 @@ FROM (
            toUInt64(any(m)) AS n_current, toUInt64(any(n_ref)) AS n_reference
     FROM ecdf GROUP BY key, window_start
 );
+
+CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
+{{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
+TO {{db}}.ml_drift_ks_exact AS
+SELECT * FROM {{db}}.ml_drift_ks_exact_compute;

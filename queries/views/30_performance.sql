@@ -65,9 +65,10 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
-CREATE MATERIALIZED VIEW {{db}}.ml_performance_mv {{on_cluster}}
-{{refresh}} APPEND
-TO {{db}}.ml_performance AS
+-- ml_performance_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
+-- once more per refresh, which for these queries costs as much as their planning.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_compute {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     now() AS refresh_time,
@@ -215,3 +216,8 @@ ARRAY JOIN arrayConcat(
         CAST([('accuracy', if(nc > 0, correct / nc, NULL))], 'Array(Tuple(String, Nullable(Float64)))')
     )
 ) AS mv;
+
+CREATE MATERIALIZED VIEW {{db}}.ml_performance_mv {{on_cluster}}
+{{refresh}} APPEND
+TO {{db}}.ml_performance AS
+SELECT * FROM {{db}}.ml_performance_compute;

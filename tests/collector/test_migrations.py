@@ -58,14 +58,16 @@ def test_a_changed_view_file_is_reapplied_and_a_removed_one_drops_its_view(store
     shutil.copytree(queries_dir(), root)
     extra = root / "views" / "99_extra.sql"
     extra.write_text("CREATE TABLE IF NOT EXISTS {{db}}.extra_t (x UInt8) ENGINE = MergeTree ORDER BY x;\n"
+                     "CREATE OR REPLACE VIEW {{db}}.extra_compute AS SELECT 1 AS x FROM {{db}}.otel_logs;\n"
                      "CREATE MATERIALIZED VIEW {{db}}.extra_mv TO {{db}}.extra_t\n"
-                     "AS SELECT 1 AS x FROM {{db}}.otel_logs;\n")
+                     "AS SELECT x FROM {{db}}.extra_compute;\n")
     assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
     extra.write_text(extra.read_text().replace("SELECT 1 AS x", "SELECT 2 AS x"))
     assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
     assert "SELECT 2" in store.command("SELECT create_table_query FROM system.tables "
-                                       "WHERE database = 'heron' AND name = 'extra_mv'")
+                                       "WHERE database = 'heron' AND name = 'extra_compute'")
     extra.unlink()
     assert migrate(store, Layout(), root) == ["views/99_extra.sql (removed)"]
-    assert store.command("SELECT count() FROM system.tables WHERE database = 'heron' AND name = 'extra_mv'") == 0
+    assert store.command("SELECT count() FROM system.tables WHERE database = 'heron' "
+                         "AND name IN ('extra_mv', 'extra_compute')") == 0
     assert migrate(store, Layout(), root) == []
