@@ -29,8 +29,9 @@
 -- ARRAY JOIN; categorical likewise); predictions are read only for models whose reference is a
 -- window (an empty model list prunes the whole table by its primary key), once per model, not
 -- per version (rows of version '*', expanded to the versions at the end). Per numeric feature
--- the values are sorted once; the count of values below each edge is the edge's first position
--- in the sorted array (indexOfAssumeSorted: a binary search), so counts and sums cost O(n).
+-- the values are sorted once; each edge's count and sum of the values below it come from
+-- element-wise passes over the sorted array (where each run of equal values starts, prefix
+-- sums), so time and memory are O(n) per feature, whatever the number of bins.
 CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
     model_name     LowCardinality(String),
     model_version  LowCardinality(String),
@@ -151,17 +152,32 @@ WITH
         FROM (SELECT *, cityHash64(model_name, model_version, name) AS k FROM numeric_cells)
         GROUP BY k
     ),
+    -- Every step is element-wise over the sorted values (or over the few quantiles): a lambda that
+    -- captured `sorted` would copy it once per edge (100k reference rows × 20 features: ~300 MB).
     numeric_bins AS (
         SELECT model_name, model_version, source, feature, role, length(sorted) AS n,
                transform(model_name, s_model, s_bins, toUInt64(20)) AS nbins,
-               -- the ⌈k·n/bins⌉-th smallest values, k = 1 … bins − 1
-               arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins)) AS positions,
-               arrayDistinct(arrayMap(i -> sorted[i], positions)) AS edges,
-               -- values below each edge: its first position − 1 (a binary search of the sorted values)
-               arrayConcat([0], arrayMap(e -> toUInt64(indexOfAssumeSorted(sorted, e) - 1), edges), [n]) AS below,
-               arrayConcat([0.], arrayCumSum(sorted)) AS cs,
-               arrayMap(i -> toFloat64(below[i + 1] - below[i]), range(1, length(below))) AS counts,
-               arrayMap(i -> cs[below[i + 1] + 1] - cs[below[i] + 1], range(1, length(below))) AS sums,
+               -- the ⌈k·n/bins⌉-th positions, k = 1 … bins − 1, as a 0/1 mask over the sorted values
+               arrayDistinct(arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins))) AS positions,
+               arrayResize(arrayFlatten(arrayMap((p, q) -> arrayPushBack(arrayWithConstant(p - q - 1, 0), 1),
+                                                 positions, arrayPushFront(arrayPopBack(positions), 0))),
+                           n, 0) AS is_quantile,
+               -- per value: where its run of equal values starts, and the sum of the values before it
+               arrayMap((x, prev) -> x != prev, sorted, arrayPushFront(arrayPopBack(sorted), nan)) AS run_start,
+               arrayFill(p -> p > 0, arrayMap((r, i) -> if(r, i, 0), run_start, arrayEnumerate(sorted))) AS first_pos,
+               arrayCumSum(sorted) AS cs,
+               arrayFill(c -> NOT isNaN(c),
+                         arrayMap((r, c) -> if(r, c, nan), run_start, arrayPushFront(arrayPopBack(cs), 0.))) AS sum_before,
+               -- at the quantiles (ties: the same value twice, kept once): edge, values below it, their sum
+               arrayFilter((x, q) -> q, sorted, is_quantile) AS q_value,
+               arrayMap((x, prev) -> x != prev, q_value, arrayPushFront(arrayPopBack(q_value), nan)) AS q_new,
+               arrayFilter((x, u) -> u, q_value, q_new) AS edges,
+               arrayConcat([0], arrayFilter((f, u) -> u, arrayMap(f -> toUInt64(f - 1),
+                            arrayFilter((f, q) -> q, first_pos, is_quantile)), q_new), [n]) AS below,
+               arrayConcat([0.], arrayFilter((s, u) -> u, arrayFilter((s, q) -> q, sum_before, is_quantile), q_new),
+                            [cs[-1]]) AS below_sum,
+               arrayMap((a, b) -> toFloat64(b - a), arrayPopBack(below), arrayPopFront(below)) AS counts,
+               arrayMap((a, b) -> b - a, arrayPopBack(below_sum), arrayPopFront(below_sum)) AS sums,
                min, max, mean, std
         FROM numeric_sorted
     ),
