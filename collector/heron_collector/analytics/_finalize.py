@@ -35,14 +35,13 @@ def finalize(client: Any, database: str) -> int:
     )
     if not int(exists):
         return 0
-    pending = client.query(_PENDING.format(db=db)).result_rows
-    if not pending:
-        return 0
     result = client.query(
         f"SELECT * FROM {db}.ml_drift FINAL WHERE method IN ('ks', 'chi2') "
         "AND (model_name, model_version, window_start) IN "
         f"(SELECT model_name, model_version, window_start FROM ({_PENDING.format(db=db)}))"
     )
+    if not result.result_rows:
+        return 0
     columns = list(result.column_names)
     rows = [dict(zip(columns, row, strict=True)) for row in result.result_rows]
     groups: dict[tuple, list[dict]] = defaultdict(list)
