@@ -14,9 +14,8 @@ loading the data never counts towards the refresh's memory, and the refresh proc
             as the scheduler runs it: the reference did not change since the last refresh, so
             its bins are reused (queries/views/10_reference_bins.sql).
   heron_cold_s  the same refresh right after ml_reference_bins was emptied: the reference is
-            binned too (what the first refresh after a new reference upload costs). It runs
-            first, so it also pays the process's first finalize, whose insert makes clickhouse-connect
-            import pandas (≈ 0.4–0.8 s, once per process).
+            binned too (what the first refresh after a new reference upload costs, and what
+            Evidently does every run: the like-for-like figure).
   peak_mb   peak resident set (VmHWM, /proc/self/status) of the refresh process during that
             refresh() call: VmHWM is reset to the current resident set just before it
             (/proc/self/clear_refs), so it counts everything resident in the process — Python,
