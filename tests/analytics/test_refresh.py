@@ -31,3 +31,21 @@ def test_a_view_created_again_with_other_dependencies_is_ordered_by_its_new_defi
     store.command("CREATE MATERIALIZED VIEW heron.z_mv REFRESH EVERY 1 DAY DEPENDS ON heron.a_mv "
                   "TO heron.t_z AS SELECT 2 AS x")
     assert refreshable_views(store, "heron", ["z_mv", "ml_drift_mv", "a_mv"]) == ["a_mv", "ml_drift_mv", "z_mv"]
+
+
+def test_a_compute_view_previews_what_the_refresh_writes(store):
+    """Each `<name>_mv` selects from `<name>_compute`: querying the latter shows the next refresh."""
+    from ._data import hour_start, insert_predictions, insert_reference
+
+    insert_reference(store, "m", "v1", {"a": [float(i % 50) for i in range(400)]})
+    insert_predictions(store, "m", "v1", hour_start(1), {"a": [float(i % 70) for i in range(300)]})
+    refresh(store, "heron", views=["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv"])
+    query = ("SELECT window_start, feature, method, statistic, n_current, n_reference FROM heron.{} "
+             "WHERE model_name = 'm'")
+    written = sorted(store.query(query.format("ml_drift FINAL")).result_rows)
+    preview = sorted(store.query(query.format("ml_drift_compute")).result_rows)
+    assert written and preview == written
+    mvs = store.query("SELECT name, as_select FROM system.tables WHERE database = 'heron' AND engine = "
+                      "'MaterializedView' AND name IN (SELECT view FROM system.view_refreshes)").result_rows
+    assert mvs and all(select.strip() == f"SELECT * FROM heron.{name.removesuffix('_mv')}_compute"
+                       for name, select in mvs)
