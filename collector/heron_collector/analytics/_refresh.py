@@ -91,9 +91,9 @@ def refresh(client: Any, database: str, wait: bool = True, views: list[str] | No
     """
     database = identifier(database, "database")
     ordered = refreshable_views(client, database, views)
-    if views is not None and len(ordered) < len(set(views)):
+    unknown = sorted(set(views or ()) - set(ordered))
+    if unknown:
         known = refreshable_views(client, database)
-        unknown = sorted(set(views) - set(known))
         raise ValueError(f"not refreshable views in {database}: {', '.join(unknown)}; "
                          f"known: {', '.join(known) or 'none'}")
     for view in ordered:
