@@ -145,8 +145,6 @@ WITH
     numeric_sorted AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
                any(name) AS name,
-               if(startsWith(name, '\0'), substring(name, 2), 'feature') AS role,
-               if(role = 'feature', name, role) AS feature,
                arraySort(groupArray(v)) AS sorted, min(v) AS min, max(v) AS max, avg(v) AS mean,
                stddevPopStable(v) AS std
         FROM (SELECT *, cityHash64(model_name, model_version, name) AS k FROM numeric_cells)
@@ -155,7 +153,7 @@ WITH
     -- Every step is element-wise over the sorted values (or over the few quantiles): a lambda that
     -- captured `sorted` would copy it once per edge (100k reference rows × 20 features: ~300 MB).
     numeric_bins AS (
-        SELECT model_name, model_version, source, feature, role, length(sorted) AS n,
+        SELECT model_name, model_version, source, name, length(sorted) AS n,
                transform(model_name, s_model, s_bins, toUInt64(20)) AS nbins,
                -- the ⌈k·n/bins⌉-th positions, k = 1 … bins − 1, as a 0/1 mask over the sorted values
                arrayDistinct(arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins))) AS positions,
@@ -184,8 +182,6 @@ WITH
     categorical_bins AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
                any(name) AS name,
-               if(startsWith(name, '\0'), substring(name, 2), 'feature') AS role,
-               if(role = 'feature', name, role) AS feature,
                sum(k) AS n, arraySort(groupArray((category, k))) AS pairs
         FROM (SELECT key, any(model_name) AS model_name, any(model_version) AS model_version,
                      any(source) AS source, any(name) AS name, cat AS category, count() AS k
@@ -213,14 +209,21 @@ WITH
             SELECT arrayJoin(arrayMap(t -> (t.1, t.2, t.4),
                                       arrayFilter(t -> t.3 = 'profile' AND has(stale_versions, (t.1, t.2)), uploads))))
     ),
+    -- a cell name '\0role' is the prediction, score or label row: feature = role = its name
     candidates AS (
-        SELECT model_name, model_version, feature, role, 'numeric' AS feature_type, source, n,
-               edges, counts, sums, CAST([], 'Array(String)') AS categories, min, max, mean, std
-        FROM numeric_bins
-        UNION ALL
-        SELECT model_name, model_version, feature, role, 'categorical', source, n, [],
-               arrayMap(x -> toFloat64(x.2), pairs), [], arrayMap(x -> x.1, pairs), 0, 0, 0, 0
-        FROM categorical_bins
+        SELECT model_name, model_version, if(startsWith(name, '\0'), substring(name, 2), name) AS feature,
+               if(startsWith(name, '\0'), feature, 'feature') AS role, feature_type, source, n, edges,
+               counts, sums, categories, min, max, mean, std
+        FROM
+        (
+            SELECT model_name, model_version, name, 'numeric' AS feature_type, source, n, edges, counts,
+                   sums, CAST([], 'Array(String)') AS categories, min, max, mean, std
+            FROM numeric_bins
+            UNION ALL
+            SELECT model_name, model_version, name, 'categorical', source, n, [],
+                   arrayMap(x -> toFloat64(x.2), pairs), [], arrayMap(x -> x.1, pairs), 0, 0, 0, 0
+            FROM categorical_bins
+        )
         UNION ALL
         SELECT model_name, model_version, feature, role, feature_type, source, n, edges, counts, sums,
                categories, min, max, mean, std
