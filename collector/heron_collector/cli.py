@@ -53,8 +53,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
     try:
         stop.wait()
     finally:
-        collector.stop()
-    return 0
+        durable = collector.stop()
+    return 0 if durable else 1
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -1,11 +1,13 @@
-"""The collector process: store + migrations + batcher + OTLP receivers + admin endpoint.
+"""The collector process: store + migrations + spool + writer + OTLP receivers + admin endpoint.
 
 `Collector` wires the parts and owns their lifecycle; the receivers only translate transport
-(HTTP, gRPC) to `ingest`, so both answer identically.
+(HTTP, gRPC) to `ingest`, so both answer identically. A request is answered only once its rows
+are durable in the spool; the writer moves them to the store in the background (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -17,12 +19,20 @@ from typing import Any
 
 from heron import _env
 
+from .limits import Limits
 from .migrations import Layout, migrate
+from .otlp_decode import parse
 from .otlp_rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows, trace_rows
+from .spool import Spool, SpoolError, SpoolFull
 from .store import Store, StoreURL, resolve_url
-from .writer import Batcher
+from .writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 
 log = logging.getLogger("heron.collector")
+RETRY_AFTER_S = 2
+DURABLE_TIMEOUT_S = 30.0
+SPOOL_HIGH_WATER = 0.9
+TABLES = {"logs": ("otel_logs", LOG_COLUMNS), "traces": ("otel_traces", TRACE_COLUMNS)}
+COLUMNS = {"otel_logs": LOG_COLUMNS, "otel_traces": TRACE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}
 
 
 def state_path(url: StoreURL) -> str:
@@ -31,7 +41,7 @@ def state_path(url: StoreURL) -> str:
 
 
 class Busy(RuntimeError):
-    """The buffer is full: answer 503 / UNAVAILABLE so the exporter retries later."""
+    """The spool is full or cannot write: answer 503 / UNAVAILABLE so the exporter retries later."""
 
 
 @dataclass
@@ -44,26 +54,41 @@ class Settings:
     max_body_bytes: int = field(default_factory=_env.HERON_MAX_BODY_BYTES.get)
     batch_rows: int = field(default_factory=_env.HERON_BATCH_ROWS.get)
     batch_seconds: float = field(default_factory=_env.HERON_BATCH_SECONDS.get)
-    buffer_rows: int = field(default_factory=_env.HERON_BUFFER_ROWS.get)
     batch_bytes: int = field(default_factory=_env.HERON_BATCH_BYTES.get)
     buffer_bytes: int = field(default_factory=_env.HERON_BUFFER_BYTES.get)
+    spool_dir: str = field(default_factory=_env.HERON_SPOOL_DIR.get)
+    spool_bytes: int = field(default_factory=_env.HERON_SPOOL_BYTES.get)
+    spool_fsync: str = field(default_factory=_env.HERON_SPOOL_FSYNC.get)
+    shutdown_seconds: float = field(default_factory=_env.HERON_SHUTDOWN_SECONDS.get)
+    store_wait_seconds: float = field(default_factory=_env.HERON_STORE_WAIT_SECONDS.get)
+    read_timeout: float = field(default_factory=_env.HERON_READ_TIMEOUT.get)
+    ingest_threads: int = field(default_factory=_env.HERON_INGEST_THREADS.get)
     refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
+    limits: Limits = field(default_factory=Limits)
 
     def store_url(self) -> StoreURL:
         return resolve_url(self.clickhouse_url or None, data_dir=self.data_dir)
 
+    def spool_path(self) -> str:
+        return os.path.abspath(self.spool_dir or os.path.join(self.data_dir, "spool"))
+
 
 class Collector:
     def __init__(self, settings: Settings | None = None) -> None:
+        from .metrics import Metrics
+
         self.settings = settings or Settings()
         self.store: Store | None = None
-        self.batcher: Batcher | None = None
+        self.spool: Spool | None = None
+        self.writer: Writer | None = None
+        self.metrics = Metrics(self)
         self.ready = threading.Event()
         self.started_at = time.time()
         self._http = None
         self._grpc = None
         self._stopping = threading.Event()
-        self._finisher: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._store_error = ""
         self.http_address = ""
         self.grpc_address = ""
 
@@ -75,54 +100,73 @@ class Collector:
         url = self.settings.store_url()
         self._http, self.http_address = start_http(self, self.settings.otlp_http)
         try:
-            self.store = Store(url)
+            s = self.settings
+            self.spool = Spool(s.spool_path(), s.spool_bytes, fsync=s.spool_fsync == "always",
+                               memory_bytes=s.buffer_bytes, segment_rows=s.batch_rows, segment_bytes=s.batch_bytes,
+                               segment_seconds=s.batch_seconds)
+            self.store = Store(url, wait_seconds=s.store_wait_seconds)
             layout = Layout.from_env(url.database)
-            layout = Layout(layout.database, layout.cluster, layout.ttl_days, self.settings.refresh_seconds)
+            layout = Layout(layout.database, layout.cluster, layout.ttl_days, s.refresh_seconds)
             applied = migrate(self.store.client, layout)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
-            self.batcher = Batcher(self.store, self.settings.batch_rows, self.settings.batch_seconds,
-                                   self.settings.buffer_rows, self.settings.batch_bytes, self.settings.buffer_bytes)
-            self._grpc, self.grpc_address = start_grpc(self, self.settings.otlp_grpc)
+            self.writer = Writer(self.spool, self.store, COLUMNS, self.metrics)
+            self._grpc, self.grpc_address = start_grpc(self, s.otlp_grpc)
         except BaseException:
             self.stop()
             raise
         if url.embedded:
             self._write_state(url)
-        self._finisher = threading.Thread(target=self._finish_analytics, name="heron-analytics", daemon=True)
-        self._finisher.start()
+        for target, name in ((self._finish_analytics, "heron-analytics"), (self._watch_store, "heron-ping")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         self.ready.set()
-        log.info("heron collector ready: OTLP/HTTP %s, OTLP/gRPC %s, store %s",
-                 self.http_address, self.grpc_address, url.redacted())
+        log.info("heron collector ready: OTLP/HTTP %s, OTLP/gRPC %s, store %s, spool %s",
+                 self.http_address, self.grpc_address, url.redacted(), self.spool.directory)
         return self
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """Stop receiving, write what the store takes within HERON_SHUTDOWN_SECONDS, keep the rest
+        spooled for the next start. True when every acknowledged row is durable (stored or spooled)."""
         self.ready.clear()
         self._stopping.set()
-        if self._finisher is not None:
-            self._finisher.join(timeout=30)
-            self._finisher = None
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()
             self._grpc = None
-        if self.batcher is not None:
-            if not self.batcher.close(timeout=30):
-                log.error("stopping with %d rows not written (store unreachable)", self.batcher.buffered)
-            self.batcher = None
         if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
+            self._http.stop()
             self._http = None
+        durable = True
+        if self.writer is not None:
+            if not self.writer.close(timeout=self.settings.shutdown_seconds):
+                log.warning("stopping with %d acknowledged rows still in the spool at %s (%s); they are "
+                            "written, deduplicated, at the next start", self.spool.rows, self.spool.directory,
+                            self.writer.stats.last_error or "the store did not take them in time")
+            self.writer = None
+        if self.spool is not None:
+            durable = self.spool.close()
+            if not durable:
+                log.error("the spool at %s could not be made durable at stop", self.spool.directory)
+            self.spool = None
         if self.store is not None:
             self.store.close()
             self.store = None
         self._remove_state()
+        return durable
 
     def __enter__(self) -> Collector:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Write everything acknowledged so far to the store; True when done within `timeout`."""
+        return self.writer is not None and self.writer.flush(timeout)
 
     def _finish_analytics(self) -> None:
         """After ClickHouse's scheduled refreshes, fill what SQL cannot (p-values, corrections).
@@ -143,6 +187,11 @@ class Collector:
                     log.warning("analytics write-back failed (will retry): %s", exc)
                 last_error = str(exc)
 
+    def _watch_store(self) -> None:
+        """Ping the store every few seconds, so readiness knows an idle collector lost it."""
+        while not self._stopping.wait(5.0):
+            self._store_error = self.store.ping() if self.store else ""
+
     # --- what the receivers call -----------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
         """Constant-time check of `Authorization: Bearer <token>` when a token is configured."""
@@ -152,28 +201,66 @@ class Collector:
         expected = f"Bearer {token}".encode()
         return hmac.compare_digest((header or "").encode(), expected)
 
-    def ingest(self, signal: str, request: Any) -> tuple[int, str]:
-        """Queue a decoded request; returns (rejected count, message). Raises Busy when full."""
+    def ingest(self, signal: str, body: bytes, content_type: str) -> tuple[int, str]:
+        """Decode, check and spool one request durably; returns (rejected count, message).
+
+        Raises BadRequest for an undecodable body and Busy when the spool cannot take it.
+        """
+        request = parse(signal, body, content_type)
         if signal == "metrics":
             points = count_data_points(request)
             if not points:
                 return 0, ""
             return points, ("heron stores logs and traces only: metric data points are not kept; "
                             "send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")
-        converted = log_rows(request) if signal == "logs" else trace_rows(request)
-        table, columns = ("otel_logs", LOG_COLUMNS) if signal == "logs" else ("otel_traces", TRACE_COLUMNS)
-        if self.batcher is None or not self.batcher.offer(table, converted.rows, columns, request.ByteSize()):
-            raise Busy("the collector's buffer is full (the store is slow or down); retry later")
+        convert = log_rows if signal == "logs" else trace_rows
+        converted = convert(request, self.settings.limits, time.time_ns())
+        table, _ = TABLES[signal]
+        self.metrics.received.labels(signal).inc(len(converted.rows) + converted.rejected)
+        for reason, count in converted.reasons.items():
+            self.metrics.rejected.labels(signal, reason).inc(count)
+        digest = hashlib.blake2b(body, digest_size=16, person=signal.encode()).digest()
+        spool = self.spool
+        if spool is None or not self.ready.is_set():
+            raise Busy("the collector is starting or stopping; retry later")
+        try:
+            sequence = spool.append([(table, converted.rows)], digest)
+            spool.wait_durable(sequence, DURABLE_TIMEOUT_S)
+        except (SpoolFull, SpoolError) as exc:
+            raise Busy(str(exc)) from exc
+        self.metrics.spooled.labels(table).inc(len(converted.rows))
         return converted.rejected, converted.error_message
 
+    def readiness(self) -> tuple[bool, list[str]]:
+        """Whether senders should be routed here, and why not."""
+        reasons = []
+        if not self.ready.is_set():
+            reasons.append("starting" if not self._stopping.is_set() else "stopping")
+        writer, spool = self.writer, self.spool
+        if writer is not None and writer.stats.failing_since:
+            since = time.strftime("%H:%M:%S", time.localtime(writer.stats.failing_since))
+            reasons.append(f"store: writes failing since {since}: {writer.stats.last_error}")
+        elif self._store_error:
+            reasons.append(f"store: not answering: {self._store_error}")
+        if spool is not None and spool.bytes >= SPOOL_HIGH_WATER * spool.max_bytes:
+            reasons.append(f"spool: {spool.bytes} of {spool.max_bytes} bytes used (HERON_SPOOL_BYTES); "
+                           "senders get 503 when it is full")
+        return not reasons, reasons
+
     def health(self) -> dict[str, Any]:
-        stats = self.batcher.stats if self.batcher else None
+        ready, reasons = self.readiness()
+        stats, spool = (self.writer.stats if self.writer else None), self.spool
         return {
-            "status": "ok" if self.ready.is_set() else "starting",
+            "status": "ok" if ready else ("starting" if not self.ready.is_set() else "degraded"),
+            "ready": ready,
+            "reasons": reasons,
             "uptime_s": round(time.time() - self.started_at, 1),
-            "buffered_rows": self.batcher.buffered if self.batcher else 0,
+            "spool_rows": spool.rows if spool else 0,
+            "spool_bytes": spool.bytes if spool else 0,
+            "spool_limit_bytes": self.settings.spool_bytes,
             "rows_written": stats.rows_written if stats else 0,
             "failed_inserts": stats.failed_inserts if stats else 0,
+            "dead_lettered": stats.dead_lettered if stats else 0,
             "last_error": stats.last_error if stats else "",
         }
 

@@ -208,7 +208,7 @@ def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int)
             keep = rng.random(len(ids)) < 0.7
             heron.log_ground_truth(MODEL, [i for i, k in zip(ids, keep, strict=True) if k], truth[keep])
         heron.flush()
-        if not collector.batcher.flush(timeout=60):
+        if not collector.flush(timeout=60):
             raise RuntimeError("the collector could not write everything it received")
 
         say("Refreshing the scheduled views (what `heron refresh --wait` does) …")

@@ -1,8 +1,10 @@
 """OTLP/gRPC receiver: the logs, trace and metrics services on one server.
 
-Same semantics as the HTTP receiver through `Collector.ingest`: partial success in the
-response, UNAVAILABLE when the buffer is full (retryable), RESOURCE_EXHAUSTED above the
-message limit (grpc enforces it), UNAUTHENTICATED without the bearer token.
+Same semantics as the HTTP receiver through `Collector.ingest`, which decodes the raw message
+itself (so undecodable input is INVALID_ARGUMENT, not INTERNAL, and a retried request is known by
+its bytes): partial success in the response; UNAVAILABLE with a RetryInfo when the spool cannot
+take the request (retryable); RESOURCE_EXHAUSTED above the message limit (grpc enforces it);
+UNAUTHENTICATED without the bearer token.
 """
 
 from __future__ import annotations
@@ -12,67 +14,75 @@ from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from .otlp_decode import partial_success
+from .otlp_decode import PROTOBUF, BadRequest, response
 
 if TYPE_CHECKING:
     from .collector import Collector
 
 log = logging.getLogger("heron.collector")
+SERVICES = {
+    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
+    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
+    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
+}
 
 
-def _export(collector: Collector, signal: str, request: Any, context: grpc.ServicerContext, response: Any) -> Any:
-    from .collector import Busy
-
-    metadata = dict(context.invocation_metadata())
-    if not collector.authorized(metadata.get("authorization")):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                      "missing or wrong bearer token: send authorization: Bearer $HERON_COLLECTOR_TOKEN")
-    try:
-        rejected, message = collector.ingest(signal, request)
-    except Busy as exc:
-        context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-    return partial_success(response, signal, rejected, message)
+def _retry_metadata(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata carrying google.rpc.RetryInfo, as the OTLP spec asks for UNAVAILABLE."""
+    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),
+            ("google.rpc.retryinfo-bin", info.SerializeToString()))
 
 
-class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
+def _handler(collector: Collector, signal: str):
+    from .collector import RETRY_AFTER_S, Busy
 
-    def Export(self, request, context):
-        return _export(self.collector, "logs", request, context, logs_service_pb2.ExportLogsServiceResponse())
+    def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        metadata = dict(context.invocation_metadata())
+        outcome = "ok"
+        try:
+            if not collector.authorized(metadata.get("authorization")):
+                outcome = "unauthorized"
+                context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                              "missing or wrong bearer token: send authorization: Bearer $HERON_COLLECTOR_TOKEN")
+            try:
+                if not collector.ready.is_set():
+                    raise Busy("the collector is starting or stopping")
+                rejected, message = collector.ingest(signal, raw, PROTOBUF)
+            except BadRequest as exc:
+                outcome = "malformed"
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except Busy as exc:
+                outcome = "busy"
+                context.set_trailing_metadata(_retry_metadata(str(exc), RETRY_AFTER_S))
+                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            return response(signal, rejected, message, PROTOBUF)
+        finally:
+            collector.metrics.requests.labels("grpc", signal, outcome).inc()
 
-
-class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    def Export(self, request, context):
-        return _export(self.collector, "traces", request, context, trace_service_pb2.ExportTraceServiceResponse())
-
-
-class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
-
-    def Export(self, request, context):
-        return _export(self.collector, "metrics", request, context,
-                       metrics_service_pb2.ExportMetricsServiceResponse())
+    return grpc.unary_unary_rpc_method_handler(export)  # raw bytes in and out
 
 
 def start_grpc(collector: Collector, address: str) -> tuple[grpc.Server, str]:
     """Serve OTLP/gRPC on `address` (port 0 picks a free one); returns the server and host:port."""
     limit = collector.settings.max_body_bytes
+    threads = collector.settings.ingest_threads
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="heron-otlp-grpc"),
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heron-otlp-grpc"),
         options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", 4 << 20)],
+        maximum_concurrent_rpcs=threads * 8,
     )
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(collector), server)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(collector), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(collector), server)
+    handlers: list[Any] = [
+        grpc.method_handlers_generic_handler(service, {"Export": _handler(collector, signal)})
+        for signal, service in SERVICES.items()
+    ]
+    server.add_generic_rpc_handlers(handlers)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {address} (in use?); set --otlp-grpc / HERON_OTLP_GRPC")

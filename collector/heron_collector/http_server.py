@@ -1,175 +1,246 @@
-"""OTLP/HTTP receiver (/v1/logs, /v1/traces, /v1/metrics), /healthz and the admin endpoint.
+"""OTLP/HTTP receiver (/v1/logs, /v1/traces, /v1/metrics), health, /metrics and the admin endpoint.
+
+Served by Hypercorn (an asyncio HTTP/1.1 server on h11) on a thread of its own: it speaks what every
+OTLP exporter sends — Content-Length or chunked bodies, keep-alive, `Expect: 100-continue` — and
+a silent connection costs a coroutine, not a thread, until HERON_READ_TIMEOUT closes it. The
+decoding and the wait for the spool's fsync run on a bounded thread pool (HERON_INGEST_THREADS);
+admin queries on a pool of their own, so they never take ingestion's threads.
 
 Answers follow the OTLP spec: 200 with an Export*ServiceResponse (partial_success when records
 were rejected), 400 with a google.rpc.Status naming the problem for undecodable bodies, 413 for
-bodies over the limit, 503 with Retry-After when the buffer is full (the Python exporter
-retries 5xx but not 429), 401 without the configured bearer token. The response's
-Content-Type echoes the request's. The stdlib threading server is enough here: each request is
-parse + enqueue, and the store work happens on the writer thread.
+bodies over the limit (counted while the body streams in), 503 with Retry-After when the spool
+cannot take the request (the Python exporter retries 5xx but not 429), 401 without the configured
+bearer token. The response's Content-Type echoes the request's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from . import admin
-from .otlp_decode import JSON, PROTOBUF, BadRequest, TooLarge, decompress, media_type, parse, response
+from .otlp_decode import JSON, PROTOBUF, BadRequest, TooLarge, decompress, media_type, response
 
 if TYPE_CHECKING:
     from .collector import Collector
 
 log = logging.getLogger("heron.collector")
 PATHS = {"/v1/logs": "logs", "/v1/traces": "traces", "/v1/metrics": "metrics"}
-RETRY_AFTER_S = 2
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    collector: Collector
+def _status(http_status: int, grpc_code: int, message: str, content_type: str,
+            headers: dict[str, str] | None = None) -> Reply:
+    """An OTLP error: google.rpc.Status, encoded like the request."""
+    status = status_pb2.Status(code=grpc_code, message=message)
+    if media_type(content_type) == JSON:
+        body, kind = json_format.MessageToJson(status, indent=None).encode(), JSON
+    else:
+        body, kind = status.SerializeToString(), PROTOBUF
+    return _reply(http_status, body, kind, headers)
 
 
-class Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    server_version = "heron-collector"
+def _reply(status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> Reply:
+    pairs = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    pairs += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return status, pairs, body
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
 
-    # --- plumbing ---------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
+    return _reply(status, json.dumps(document, default=str).encode(), "application/json", headers)
 
-    def _status(self, http_status: int, grpc_code: int, message: str, content_type: str,
-                headers: dict[str, str] | None = None) -> None:
-        """An OTLP error: google.rpc.Status, encoded like the request."""
-        status = status_pb2.Status(code=grpc_code, message=message)
-        if media_type(content_type) == JSON:
-            body, kind = json_format.MessageToJson(status, indent=None).encode(), JSON
-        else:
-            body, kind = status.SerializeToString(), PROTOBUF
-        self._send(http_status, body, kind, headers)
 
-    def _json(self, status: int, document: Any) -> None:
-        self._send(status, json.dumps(document, default=str).encode(), "application/json")
+class App:
+    """The ASGI application: routing and body limits here, the work on thread pools."""
 
-    def _read_body(self, limit: int) -> bytes | None:
-        """The request body, or None after answering 411/413 (the connection is then closed)."""
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self.close_connection = True
-            self._status(411, code_pb2.INVALID_ARGUMENT, "Content-Length is required",
-                         self.headers.get("Content-Type", ""))
-            return None
-        if int(length) > limit:
-            # Drain a moderately oversized body so a client that writes it all before reading gets
-            # the 413; beyond twice the limit just close (the unread rest must not be parsed as the
-            # next request). Drained bytes are discarded, never held.
-            if int(length) <= 2 * limit:
-                self._discard(int(length))
-            else:
-                self.close_connection = True
-            self._status(413, code_pb2.RESOURCE_EXHAUSTED,
-                         f"body is {length} bytes; the limit is {limit} (HERON_MAX_BODY_BYTES)",
-                         self.headers.get("Content-Type", ""))
-            return None
-        return self.rfile.read(int(length))
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        threads = collector.settings.ingest_threads
+        self.ingest_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heron-otlp-http")
+        self.admin_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="heron-admin")
 
-    def _discard(self, length: int) -> None:
-        while length > 0:
-            chunk = self.rfile.read(min(length, 1 << 16))
-            if not chunk:
-                break
-            length -= len(chunk)
-
-    # --- routes -----------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        collector = self.server.collector
-        if self.path == "/healthz":
-            health = collector.health()
-            self._json(200 if collector.ready.is_set() else 503, health)
-        elif self.path.startswith("/admin/"):
-            if not collector.authorized(self.headers.get("Authorization")):
-                self._json(401, {"error": "missing or wrong bearer token (HERON_COLLECTOR_TOKEN)"})
-                return
-            self._admin("GET", b"")
-        else:
-            self._json(404, {"error": f"no route GET {self.path}; OTLP/HTTP takes POST /v1/logs, /v1/traces"})
-
-    def do_POST(self) -> None:
-        collector = self.server.collector
-        content_type = self.headers.get("Content-Type", "")
-        signal = PATHS.get(self.path.split("?")[0])
-        if signal is None and not self.path.startswith("/admin/"):
-            self.close_connection = True
-            self._json(404, {"error": f"no route POST {self.path}; use /v1/logs, /v1/traces or /v1/metrics"})
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
             return
-        if not collector.authorized(self.headers.get("Authorization")):
-            self.close_connection = True
-            self._status(401, code_pb2.UNAUTHENTICATED,
-                         "missing or wrong bearer token: set Authorization: Bearer $HERON_COLLECTOR_TOKEN",
-                         content_type)
+        if scope["type"] != "http":
             return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            status, pairs, body = await self._route(scope, headers, receive)
+        except Exception:  # a bug answers 500 to this request only
+            log.exception("unexpected error handling %s %s", scope["method"], scope["path"])
+            status, pairs, body = _json(500, {"error": "internal error (see the collector's log)"})
+        await send({"type": "http.response.start", "status": status, "headers": pairs})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _route(self, scope: dict, headers: dict[str, str], receive: Any) -> Reply:
+        collector, method, path = self.collector, scope["method"], scope["path"]
+        content_type = headers.get("content-type", "")
+        if method == "GET":
+            if path in ("/healthz", "/readyz"):
+                health = collector.health()
+                return _json(200 if health["ready"] else 503, health)
+            if path == "/livez":
+                return _json(200, {"status": "alive", "uptime_s": collector.health()["uptime_s"]})
+            if path == "/metrics":
+                from .metrics import CONTENT_TYPE
+
+                return _reply(200, collector.metrics.render(), CONTENT_TYPE)
+            if path.startswith("/admin/"):
+                if not collector.authorized(headers.get("authorization")):
+                    return _json(401, {"error": "missing or wrong bearer token (HERON_COLLECTOR_TOKEN)"})
+                return await self._admin("GET", path, b"")
+            return _json(404, {"error": f"no route GET {path}; OTLP/HTTP takes POST /v1/logs, /v1/traces"})
+        signal = PATHS.get(path)
+        if method != "POST" or (signal is None and not path.startswith("/admin/")):
+            return _json(404, {"error": f"no route {method} {path}; use POST /v1/logs, /v1/traces or /v1/metrics"},
+                         {"connection": "close"})
+        if not collector.authorized(headers.get("authorization")):
+            return _status(401, code_pb2.UNAUTHENTICATED,
+                           "missing or wrong bearer token: set Authorization: Bearer $HERON_COLLECTOR_TOKEN",
+                           content_type, {"connection": "close"})
         limit = collector.settings.max_body_bytes
-        raw = self._read_body(limit)
+        raw = await _read_body(receive, headers, limit)
         if raw is None:
-            return
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED,
+                           f"body is over {limit} bytes (HERON_MAX_BODY_BYTES)", content_type, {"connection": "close"})
         if signal is None:
-            self._admin("POST", raw)
-            return
-        if not collector.ready.is_set():
-            self._status(503, code_pb2.UNAVAILABLE, "the collector is starting", content_type,
-                         {"Retry-After": str(RETRY_AFTER_S)})
-            return
+            return await self._admin("POST", path, raw)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ingest_pool, self._ingest, signal, raw, headers, content_type)
+
+    def _ingest(self, signal: str, raw: bytes, headers: dict[str, str], content_type: str) -> Reply:
+        from .collector import RETRY_AFTER_S, Busy
+
+        collector, outcome = self.collector, "ok"
         try:
-            body = decompress(raw, self.headers.get("Content-Encoding", ""), limit)
-            request = parse(signal, body, content_type)
-            rejected, message = collector.ingest(signal, request)
+            if not collector.ready.is_set():
+                outcome = "busy"
+                return _status(503, code_pb2.UNAVAILABLE, "the collector is starting or stopping", content_type,
+                               {"retry-after": str(RETRY_AFTER_S)})
+            body = decompress(raw, headers.get("content-encoding", ""), collector.settings.max_body_bytes)
+            rejected, message = collector.ingest(signal, body, content_type)
         except TooLarge as exc:
-            self._status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
-            return
+            outcome = "too_large"
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
         except BadRequest as exc:
-            self._status(400, code_pb2.INVALID_ARGUMENT, str(exc), content_type)
-            return
-        except Exception as exc:  # Busy, or anything unexpected: retryable, never fatal to the server
-            from .collector import Busy
-
-            if not isinstance(exc, Busy):
-                log.exception("unexpected error handling %s", self.path)
-            self._status(503, code_pb2.UNAVAILABLE, str(exc), content_type, {"Retry-After": str(RETRY_AFTER_S)})
-            return
+            outcome = "malformed"
+            return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), content_type)
+        except Busy as exc:
+            outcome = "busy"
+            return _status(503, code_pb2.UNAVAILABLE, str(exc), content_type, {"retry-after": str(RETRY_AFTER_S)})
+        finally:
+            collector.metrics.requests.labels("http", signal, outcome).inc()
         kind = JSON if media_type(content_type) == JSON else PROTOBUF
-        self._send(200, response(signal, rejected, message, kind), kind)
+        return _reply(200, response(signal, rejected, message, kind), kind)
 
-    def _admin(self, method: str, body: bytes) -> None:
+    async def _admin(self, method: str, path: str, body: bytes) -> Reply:
+        def run() -> Reply:
+            try:
+                status, document = admin.handle(self.collector, method, path, body)
+            except Exception as exc:  # an admin failure is reported, never fatal
+                status, document = 500, {"error": str(exc)}
+            return _json(status, document)
+
+        return await asyncio.get_running_loop().run_in_executor(self.admin_pool, run)
+
+
+async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes | None:
+    """The whole body (Content-Length or chunked), or None once it passes `limit`.
+
+    An oversized body is read on and discarded up to twice the limit, so a client that writes it
+    all before reading gets its 413 rather than a broken pipe; beyond that the connection closes.
+    Nothing past the limit is kept.
+    """
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) > 2 * limit:
+        return None
+    chunks, total = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total <= limit:
+            chunks.append(chunk)
+        elif chunks:
+            chunks.clear()
+        more = message.get("more_body", False)
+        if total > limit and (not more or total > 2 * limit):
+            return None
+        if not more:
+            return b"".join(chunks)
+
+
+class HttpServer:
+    """Hypercorn serving `App` on an event loop in a daemon thread."""
+
+    def __init__(self, collector: Collector, address: str) -> None:
+        from hypercorn.config import Config
+
+        host, _, port = address.rpartition(":")
+        config = Config()
+        config.bind = [f"{host or '127.0.0.1'}:{port}"]
+        config.read_timeout = max(1, round(collector.settings.read_timeout))
+        config.keep_alive_timeout = collector.settings.read_timeout
+        config.h11_max_incomplete_size = 64 * 1024  # request line and headers
+        config.accesslog = None
+        config.errorlog = logging.getLogger("heron.collector.http")
+        config.graceful_timeout = 5.0
+        config.backlog = 1024
+        self.app = App(collector)
+        self._config = config
         try:
-            status, document = admin.handle(self.server.collector, method, self.path, body)
-        except Exception as exc:  # an admin failure is reported, never fatal
-            status, document = 500, {"error": str(exc)}
-        self._json(status, document)
+            self._sockets = config.create_sockets()
+        except OSError as exc:
+            raise OSError(f"cannot listen for OTLP/HTTP on {address} ({exc}); set --otlp-http / HERON_OTLP_HTTP") \
+                from exc
+        bound = self._sockets.insecure_sockets[0].getsockname()
+        self.address = f"{bound[0]}:{bound[1]}"
+        self._loop = asyncio.new_event_loop()
+        self._stopped: asyncio.Event | None = None
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(started,), name="heron-otlp-http-loop",
+                                        daemon=True)
+        self._thread.start()
+        started.wait(10)
+
+    def _serve(self, started: threading.Event) -> None:
+        from hypercorn.app_wrappers import ASGIWrapper
+        from hypercorn.asyncio.run import worker_serve
+
+        asyncio.set_event_loop(self._loop)
+        self._stopped = asyncio.Event()
+        started.set()
+        try:
+            self._loop.run_until_complete(worker_serve(ASGIWrapper(self.app), self._config, sockets=self._sockets,
+                                                       shutdown_trigger=self._stopped.wait))
+        except Exception:
+            log.exception("the OTLP/HTTP server stopped")
+        finally:
+            self._loop.close()
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to the graceful timeout), close."""
+        if self._stopped is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join(timeout=15)
+        self.app.ingest_pool.shutdown(wait=True, cancel_futures=False)
+        self.app.admin_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def start_http(collector: Collector, address: str) -> tuple[_Server, str]:
+def start_http(collector: Collector, address: str) -> tuple[HttpServer, str]:
     """Bind and serve in a daemon thread; returns the server and its actual host:port."""
-    host, _, port = address.rpartition(":")
-    server = _Server((host.strip("[]") or "127.0.0.1", int(port)), Handler)
-    server.collector = collector
-    Thread(target=server.serve_forever, name="heron-otlp-http", daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    return server, f"{bound_host}:{bound_port}"
+    server = HttpServer(collector, address)
+    return server, server.address

@@ -4,9 +4,10 @@ Field by field as ../shared/reference/otel-clickhouse.md §2 describes: hex ids 
 log Timestamp from time_unix_nano else observed_time_unix_nano, SpanKind/StatusCode by name,
 Duration = end − start in ns, attributes stringified with pdata's AsString.
 
-Heron's own events (`heron.*`) are checked lightly here so a sender learns at once, through OTLP
-partial success, which record was wrong and how to fix it; everything valid beside a rejected
-record is stored. Full parsing stays in ClickHouse (queries/parse/).
+Every record is checked against `Limits` (timestamps, byte sizes) and Heron's own events
+(`heron.*`) against the wire format, so a sender learns at once, through OTLP partial success,
+which record was wrong and how to fix it; everything valid beside a rejected record is stored.
+Full parsing stays in ClickHouse (queries/parse/).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .limits import Limits, Window, attributes_problem, heron_body_problem, name_problem, too_long
 from .otlp_values import as_string, attributes
 
 LOG_COLUMNS = (
@@ -45,9 +47,11 @@ class Converted:
     rows: list[list[Any]] = field(default_factory=list)
     rejected: int = 0
     messages: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)  # rejected records per reason (metrics)
 
-    def reject(self, message: str) -> None:
+    def reject(self, message: str, reason: str) -> None:
         self.rejected += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
         if len(self.messages) < MAX_MESSAGES:
             self.messages.append(message)
 
@@ -59,7 +63,7 @@ class Converted:
         return "; ".join(self.messages) + (f"; and {more} more" if more > 0 else "")
 
 
-def heron_problem(event: str, attrs: dict[str, str], body: Any) -> str | None:
+def heron_problem(event: str, attrs: dict[str, str], body: Any, window: Window, limits: Limits) -> str | None:
     """Why a heron.* record cannot be used, naming the field and the fix; None when it is fine."""
     if event not in HERON_EVENTS:
         return f"event name {event!r} is not a Heron event; expected one of {', '.join(HERON_EVENTS)}"
@@ -67,6 +71,10 @@ def heron_problem(event: str, attrs: dict[str, str], body: Any) -> str | None:
         return "attribute ml.model.name is missing or empty; pass model= (the model's name)"
     if event != "heron.ground_truth" and not attrs.get("ml.model.version"):
         return "attribute ml.model.version is missing or empty; pass version= (the model's version)"
+    for key in ("ml.model.name", "ml.model.version"):
+        problem = name_problem(f"attribute {key}", attrs.get(key, ""), limits)
+        if problem:
+            return problem
     version = attrs.get("heron.schema.version", "1")
     if version not in SCHEMA_VERSIONS:
         return (f"attribute heron.schema.version is {version!r}; this collector reads "
@@ -82,12 +90,44 @@ def heron_problem(event: str, attrs: dict[str, str], body: Any) -> str | None:
             return f"attribute heron.reference.kind is {kind!r}; expected 'sample' or 'profile'"
     if event != "heron.model" and attrs.get("heron.layout", "row") not in ("row", "columnar"):
         return f"attribute heron.layout is {attrs.get('heron.layout')!r}; expected 'row' or 'columnar'"
-    return None
+    return heron_body_problem(text, window)
 
 
-def log_rows(request: Any) -> Converted:
-    """ExportLogsServiceRequest → otel_logs rows (in LOG_COLUMNS order)."""
+def _log_problem(record: Any, timestamp: int, attrs: dict[str, str], window: Window,
+                 limits: Limits) -> tuple[str, str] | None:
+    """(reason, message) when a log record breaks a limit; None when it may be stored."""
+    field_name = "time_unix_nano" if record.time_unix_nano else "observed_time_unix_nano"
+    problem = window.problem(field_name, timestamp)
+    if problem:
+        return "timestamp", problem
+    if record.body.WhichOneof("value") == "string_value" and too_long(record.body.string_value,
+                                                                       limits.max_body_bytes):
+        return "size", (f"body is over {limits.max_body_bytes} bytes (HERON_MAX_LOG_BODY_BYTES); "
+                        "send smaller records (the SDK chunks below HERON_MAX_RECORD_BYTES)")
+    problem = (name_problem("event_name", record.event_name, limits)
+               or name_problem("severity_text", record.severity_text, limits)
+               or attributes_problem("attributes", attrs, limits))
+    return ("size", problem) if problem else None
+
+
+def _scope_problem(resource_attrs: dict[str, str], scope: Any, scope_attrs: dict[str, str],
+                   limits: Limits, schema_urls: tuple[str, ...] = ()) -> str | None:
+    long_url = next((u for u in schema_urls if too_long(u, limits.max_value_bytes)), None)
+    if long_url is not None:
+        return f"schema_url is over {limits.max_value_bytes} bytes (HERON_MAX_VALUE_BYTES)"
+    return (attributes_problem("resource attributes", resource_attrs, limits)
+            or name_problem("scope name", scope.name, limits)
+            or name_problem("scope version", scope.version, limits)
+            or attributes_problem("scope attributes", scope_attrs, limits))
+
+
+def log_rows(request: Any, limits: Limits, now_ns: int) -> Converted:
+    """ExportLogsServiceRequest → otel_logs rows (in LOG_COLUMNS order).
+
+    A record with neither timestamp is stamped with the time the collector received it (its
+    observed time, as the OTLP spec defines it)."""
     out = Converted()
+    window = limits.window(now_ns)
     index = 0
     for resource_logs in request.resource_logs:
         resource_attrs = attributes(resource_logs.resource.attributes)
@@ -95,18 +135,28 @@ def log_rows(request: Any) -> Converted:
         for scope_logs in resource_logs.scope_logs:
             scope = scope_logs.scope
             scope_attrs = attributes(scope.attributes)
+            shared = _scope_problem(resource_attrs, scope, scope_attrs, limits,
+                                    (resource_logs.schema_url, scope_logs.schema_url))
             for record in scope_logs.log_records:
+                where = f"log record {index}"
+                index += 1
+                if shared:
+                    out.reject(f"{where}: {shared}", "size")
+                    continue
                 attrs = attributes(record.attributes)
+                timestamp = record.time_unix_nano or record.observed_time_unix_nano or now_ns
+                problem = _log_problem(record, timestamp, attrs, window, limits)
+                if problem:
+                    out.reject(f"{where}: {problem[1]}", problem[0])
+                    continue
                 event = record.event_name or attrs.get("event.name", "")
                 if event.startswith("heron."):
-                    problem = heron_problem(event, attrs, record.body)
-                    if problem:
-                        out.reject(f"log record {index} ({event}): {problem}")
-                        index += 1
+                    heron = heron_problem(event, attrs, record.body, window, limits)
+                    if heron:
+                        out.reject(f"{where} ({event}): {heron}", "heron_record")
                         continue
-                index += 1
                 out.rows.append([
-                    record.time_unix_nano or record.observed_time_unix_nano,
+                    timestamp,
                     hex_id(record.trace_id),
                     hex_id(record.span_id),
                     record.flags & 0xFF,
@@ -126,15 +176,63 @@ def log_rows(request: Any) -> Converted:
     return out
 
 
-def trace_rows(request: Any) -> Converted:
+def _span_problem(span: Any, attrs: dict[str, str], window: Window, limits: Limits) -> tuple[str, str] | None:
+    """(reason, message) when a span breaks a limit; None when it may be stored."""
+    problem = window.problem("start_time_unix_nano", span.start_time_unix_nano)
+    if not problem and span.end_time_unix_nano < span.start_time_unix_nano:
+        problem = (f"end_time_unix_nano = {span.end_time_unix_nano} is before start_time_unix_nano = "
+                   f"{span.start_time_unix_nano}; end a span after it starts")
+    if not problem:
+        problem = window.problem("end_time_unix_nano", span.end_time_unix_nano)
+    for i, event in enumerate(span.events):
+        if problem:
+            break
+        problem = window.problem(f"events[{i}].time_unix_nano", event.time_unix_nano)
+    if problem:
+        return "timestamp", problem
+    problem = (name_problem("name", span.name, limits)
+               or attributes_problem("attributes", attrs, limits)
+               or (f"trace_state is over {limits.max_value_bytes} bytes (HERON_MAX_VALUE_BYTES)"
+                   if too_long(span.trace_state, limits.max_value_bytes) else None)
+               or (f"status.message is over {limits.max_value_bytes} bytes (HERON_MAX_VALUE_BYTES)"
+                   if too_long(span.status.message, limits.max_value_bytes) else None))
+    for i, event in enumerate(span.events):
+        if problem:
+            break
+        problem = (name_problem(f"events[{i}].name", event.name, limits)
+                   or attributes_problem(f"events[{i}].attributes", attributes(event.attributes), limits))
+    for i, link in enumerate(span.links):
+        if problem:
+            break
+        problem = (attributes_problem(f"links[{i}].attributes", attributes(link.attributes), limits)
+                   or (f"links[{i}].trace_state is over {limits.max_value_bytes} bytes (HERON_MAX_VALUE_BYTES)"
+                       if too_long(link.trace_state, limits.max_value_bytes) else None))
+    return ("size", problem) if problem else None
+
+
+def trace_rows(request: Any, limits: Limits, now_ns: int) -> Converted:
     """ExportTraceServiceRequest → otel_traces rows (in TRACE_COLUMNS order)."""
     out = Converted()
+    window = limits.window(now_ns)
+    index = 0
     for resource_spans in request.resource_spans:
         resource_attrs = attributes(resource_spans.resource.attributes)
         service = resource_attrs.get("service.name", "")
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
+            shared = _scope_problem(resource_attrs, scope, {}, limits,
+                                    (resource_spans.schema_url, scope_spans.schema_url))
             for span in scope_spans.spans:
+                where = f"span {index}"
+                index += 1
+                if shared:
+                    out.reject(f"{where}: {shared}", "size")
+                    continue
+                attrs = attributes(span.attributes)
+                problem = _span_problem(span, attrs, window, limits)
+                if problem:
+                    out.reject(f"{where}: {problem[1]}", problem[0])
+                    continue
                 events, links = span.events, span.links
                 out.rows.append([
                     span.start_time_unix_nano,
@@ -148,8 +246,8 @@ def trace_rows(request: Any) -> Converted:
                     resource_attrs,
                     scope.name,
                     scope.version,
-                    attributes(span.attributes),
-                    (span.end_time_unix_nano - span.start_time_unix_nano) % (1 << 64),
+                    attrs,
+                    span.end_time_unix_nano - span.start_time_unix_nano,
                     STATUS_CODES[span.status.code] if 0 <= span.status.code < 3 else str(span.status.code),
                     span.status.message,
                     [e.time_unix_nano for e in events],

@@ -7,11 +7,17 @@ the same `Client` methods (command, query, insert) whichever it is.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from heron import _env
+
+
+log = logging.getLogger("heron.collector")
 
 
 class StoreError(RuntimeError):
@@ -53,27 +59,18 @@ def resolve_url(url: str | None = None, data_dir: str | None = None, database: s
     )
 
 
-MAX_RESULT_ROWS = 100_000
-
-
 def connect(store: StoreURL, settings: dict | None = None):
     """A clickhouse-connect client for the store. Embedded: only one process may hold the path."""
     import clickhouse_connect
 
     if store.embedded:
-        os.makedirs(store.path, exist_ok=True)
         try:
+            os.makedirs(store.path, exist_ok=True)
             return clickhouse_connect.get_client(dsn=store.url)
         except ImportError as exc:  # chdb missing
             raise StoreError(f"the embedded store needs chdb: pip install 'heron[embedded]' ({exc})") from exc
         except Exception as exc:
-            if "EmbeddedServer" in str(exc) or "Code: 36" in str(exc):
-                raise StoreError(
-                    f"{store.path} is already open in another process (a running collector?). "
-                    "Only one process can open an embedded store: query it through that collector "
-                    "(heron sql uses its admin endpoint) or stop it first."
-                ) from exc
-            raise
+            raise StoreError(_open_failure(store.path, exc)) from exc
     parts = urlsplit(store.url)
     try:
         return clickhouse_connect.get_client(
@@ -87,6 +84,92 @@ def connect(store: StoreURL, settings: dict | None = None):
         )
     except Exception as exc:
         raise StoreError(f"cannot reach ClickHouse at {store.redacted()}: {exc}") from exc
+
+
+def connect_waiting(store: StoreURL, wait_seconds: float) -> object:
+    """`connect`, retrying a server that is not up yet with capped backoff for up to `wait_seconds`."""
+    if store.embedded:
+        return connect(store)
+    deadline, delay = time.monotonic() + wait_seconds, 0.5
+    while True:
+        try:
+            return connect(store)
+        except StoreError as exc:
+            if time.monotonic() + delay > deadline:
+                raise StoreError(f"{exc} (gave up after {wait_seconds:.0f} s, HERON_STORE_WAIT_SECONDS)") from None
+            log.warning("store not reachable yet, retrying in %.1f s: %s", delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def holders(path: str) -> list[int]:
+    """Pids of other processes with a file under `path` open (Linux /proc; empty elsewhere)."""
+    prefix, found = os.path.realpath(path).rstrip("/") + "/", []
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    except OSError:
+        return []
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                    found.append(int(pid))
+                    break
+        except OSError:
+            continue
+    return found
+
+
+def _open_failure(path: str, exc: Exception) -> str:
+    """An honest reason an embedded store did not open: who holds it, the disk, or the engine's words."""
+    text = str(exc)
+    pids = holders(path)
+    if pids:
+        return (f"{path} is open in another process (pid {', '.join(map(str, pids))}; a running collector?). "
+                "Only one process can open an embedded store: query it through that collector "
+                "(heron sql uses its admin endpoint) or stop it first.")
+    try:
+        free = os.statvfs(path if os.path.isdir(path) else os.path.dirname(path))
+        if free.f_bavail * free.f_frsize < 16 << 20:
+            return f"cannot open the embedded store at {path}: its disk is full ({text.splitlines()[0][:300]})"
+    except OSError:
+        pass
+    first = text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
+    return (f"cannot open the embedded store at {path} (no other process holds it): {first}. "
+            "See docs/operations.md, 'The embedded store does not open'.")
+
+
+# ClickHouse error codes that say the store (not the data) is the problem: retry the same insert later.
+RETRYABLE_CODES = frozenset({
+    3, 32, 74, 75, 81, 159, 164, 173, 198, 201, 202, 203, 209, 210, 236, 241, 242, 243, 252, 279, 285,
+    60, 319, 394, 425, 439, 999, 1000,
+})
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def retryable(exc: Exception) -> bool:
+    """True when an insert failed because of the store (down, full, overloaded), not its rows.
+
+    clickhouse-connect raises DataError/ProgrammingError when it cannot encode a value (the rows'
+    fault) and OperationalError when it cannot reach the server; a server or chDB error carries a
+    ClickHouse code, which RETRYABLE_CODES sorts.
+    """
+    from clickhouse_connect.driver import exceptions as ch
+
+    if isinstance(exc, (ch.DataError, ch.ProgrammingError, OverflowError, TypeError, ValueError)):
+        return False
+    if isinstance(exc, (ch.OperationalError, OSError, MemoryError)):
+        return True
+    match = _CODE.search(str(exc))
+    if match is None:
+        return True  # no code: not the engine judging the data
+    return int(match.group(1)) in RETRYABLE_CODES
+
+
+MAX_RESULT_ROWS = 100_000
+# Every insert is deduplicated by its token, in the target table and in the views it feeds, so a
+# replayed spool segment is stored once (the tables carry non_replicated_deduplication_window).
+INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "insert_deduplicate": 1}
 
 
 class LockedClient:
@@ -116,13 +199,14 @@ class LockedClient:
 class Store:
     """The store a collector or CLI holds: its URL, database and a lock-guarded client."""
 
-    def __init__(self, url: StoreURL, client=None) -> None:
+    def __init__(self, url: StoreURL, client=None, wait_seconds: float = 0.0) -> None:
         import threading
 
         self.url = url
         self.database = url.database
         self._lock = threading.RLock()
-        self.client = LockedClient(client if client is not None else connect(url), self._lock)
+        raw = client if client is not None else connect_waiting(url, wait_seconds)
+        self.client = LockedClient(raw, self._lock)
         self._reader: LockedClient | None = None
 
     def reader(self) -> LockedClient:
@@ -144,9 +228,20 @@ class Store:
             self._reader = LockedClient(raw, self._lock)
         return self._reader
 
-    def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str]) -> None:
-        """The writer's sink: one insert of `rows` into `database.table`."""
-        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
+    def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str], token: str) -> None:
+        """The writer's sink: one insert of `rows` into `database.table`, deduplicated by `token`."""
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
+                           settings={**INSERT_SETTINGS, "insert_deduplication_token": token})
+
+    retryable = staticmethod(retryable)
+
+    def ping(self) -> str:
+        """'' when the store answers a query, else the reason."""
+        try:
+            self.client.command("SELECT 1")
+            return ""
+        except Exception as exc:
+            return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
     def close(self) -> None:
         if self._reader is not None:

@@ -1,36 +1,52 @@
-"""Buffering rows and inserting them in batches: one insert per table per batch.
+"""Draining the spool into the store: one insert per sealed segment, in order, idempotent.
 
-A generic batcher in front of a small `Sink` protocol, so batching, retry and the ClickHouse
-sink are each testable alone (and a disk spool can slot in between later). Memory is bounded in
-rows and in bytes (a 1,000-row batch record is one row of otel_logs but ~0.5 MB): `offer` refuses
-once either bound would be passed, and the receivers answer 503 with Retry-After, which OTLP
-exporters retry. An insert takes at most `max_rows` rows or about `batch_bytes` bytes. A failed
-insert keeps its rows at the head of the buffer and is retried with capped exponential backoff.
+The writer thread takes the oldest durable segment, inserts its rows with the segment's
+deduplication token and deletes it once the insert committed. A store that is down or out of
+room (`Sink.retryable`) keeps the segment at the head and is retried with capped exponential
+backoff. A store that refuses the *data* gets it in halves, recursively, so the rows it accepts
+are stored (each half under a token derived from its parent's, so a replay repeats the same
+inserts) and each row it refuses alone goes to the dead-letter table with the error. Nothing is
+retried forever for a bad value, and nothing is dropped for a bad store.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
+from .spool import Segment, Spool
+
 log = logging.getLogger("heron.collector")
+DEAD_LETTER_TABLE = "heron_dead_letter"
+DEAD_LETTER_COLUMNS = ("target", "error", "row")
+MAX_BACKOFF_S = 30.0
 
 
 class Sink(Protocol):
-    def insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> None: ...
+    def insert(self, table: str, rows: list[list[Any]], columns: Sequence[str], token: str) -> None: ...
+
+    def retryable(self, exc: Exception) -> bool: ...
 
 
-@dataclass
-class _Buffer:
-    columns: Sequence[str]
-    rows: list[list[Any]] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)  # approximate bytes of each row
-    bytes: int = 0
-    since: float = 0.0  # monotonic time of the oldest buffered row
+class Observer(Protocol):
+    """What the writer reports (the collector's metrics)."""
+
+    def inserted(self, table: str, rows: int, seconds: float, replayed: bool) -> None: ...
+
+    def insert_failed(self, table: str, kind: str) -> None: ...
+
+    def dead_lettered(self, table: str, rows: int) -> None: ...
+
+
+class _Retry(Exception):
+    """The store could not take the segment now; keep it and back off."""
 
 
 @dataclass
@@ -38,150 +54,134 @@ class WriterStats:
     rows_written: int = 0
     inserts: int = 0
     failed_inserts: int = 0
-    refused_rows: int = 0
+    dead_lettered: int = 0
     last_error: str = ""
+    last_success: float = 0.0  # wall time of the last committed insert
+    failing_since: float = 0.0  # wall time of the first failure since the last success
 
 
-class Batcher:
-    def __init__(self, sink: Sink, max_rows: int = 20_000, max_seconds: float = 1.0,
-                 max_buffered: int = 200_000, batch_bytes: int = 16 << 20, max_bytes: int = 256 << 20) -> None:
+def _row_json(columns: Sequence[str], row: list[Any]) -> str:
+    document = dict(zip(columns, row, strict=False))
+    try:
+        return orjson.dumps(document, default=str).decode()
+    except TypeError:  # an integer past 64 bits
+        return json.dumps(document, default=str)
+
+
+class Writer:
+    def __init__(self, spool: Spool, sink: Sink, columns: dict[str, Sequence[str]],
+                 observer: Observer | None = None) -> None:
+        self.spool = spool
         self.sink = sink
-        self.max_rows = max_rows
-        self.max_seconds = max_seconds
-        self.max_buffered = max_buffered
-        self.batch_bytes = batch_bytes
-        self.max_bytes = max_bytes
-        self._bytes = 0
+        self.columns = columns
+        self.observer = observer
         self.stats = WriterStats()
-        self._buffers: dict[str, _Buffer] = {}
-        self._buffered = 0
-        self._in_flight = 0
-        self._cond = threading.Condition()
-        self._flush_requested = False
-        self._closed = False
-        self._backoff = 0.0  # monotonic time before which no insert is tried
+        self._stop = threading.Event()
+        self._drain = threading.Event()
         self._delay = 0.0
         self._thread = threading.Thread(target=self._run, name="heron-writer", daemon=True)
         self._thread.start()
 
-    @property
-    def buffered(self) -> int:
-        return self._buffered
-
-    def offer(self, table: str, rows: list[list[Any]], columns: Sequence[str], nbytes: int = 0) -> bool:
-        """Queue rows (about `nbytes` in all) for `table`; False, nothing queued, when full or closed.
-
-        A single offer larger than the whole byte bound is still taken when the buffer is empty,
-        so one legitimate large request cannot be refused forever.
-        """
-        if not rows:
-            return True
-        with self._cond:
-            over = (self._buffered + len(rows) > self.max_buffered
-                    or (self._bytes + nbytes > self.max_bytes and self._bytes > 0))
-            if self._closed or over:
-                self.stats.refused_rows += len(rows)
-                return False
-            buffer = self._buffers.get(table)
-            if buffer is None:
-                buffer = self._buffers[table] = _Buffer(columns)
-            if not buffer.rows:
-                buffer.since = time.monotonic()
-            per_row, extra = divmod(nbytes, len(rows))
-            buffer.rows.extend(rows)
-            buffer.sizes.extend([per_row] * len(rows))
-            buffer.sizes[-1] += extra
-            buffer.bytes += nbytes
-            self._buffered += len(rows)
-            self._bytes += nbytes
-            if len(buffer.rows) >= self.max_rows or buffer.bytes >= self.batch_bytes:
-                self._cond.notify_all()
-        return True
-
+    # --- control ---------------------------------------------------------------------------
     def flush(self, timeout: float = 30.0) -> bool:
-        """Write everything buffered now; True when the buffer emptied within `timeout`."""
+        """Seal and write everything spooled so far; True when the spool emptied within `timeout`."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            self._flush_requested = True
-            self._cond.notify_all()
-            while self._buffered or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(min(remaining, 0.05))
-                self._flush_requested = True
-                self._cond.notify_all()
-        return True
-
-    def close(self, timeout: float = 30.0) -> bool:
-        flushed = self.flush(timeout)
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-        return flushed
-
-    def _due(self, now: float) -> str | None:
-        for table, buffer in self._buffers.items():
-            if buffer.rows and (
-                self._flush_requested or len(buffer.rows) >= self.max_rows
-                or buffer.bytes >= self.batch_bytes or now - buffer.since >= self.max_seconds
-            ):
-                return table
-        return None
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while True:
-                    if self._closed and not self._buffered:
-                        return
-                    now = time.monotonic()
-                    table = None if self._backoff > now else self._due(now)
-                    if table:
-                        break
-                    if not self._buffered:
-                        self._flush_requested = False
-                    self._cond.wait(0.05)
-                buffer = self._buffers[table]
-                take, taken_bytes = 0, 0
-                limit = min(len(buffer.rows), self.max_rows)
-                while take < limit and (take == 0 or taken_bytes < self.batch_bytes):
-                    taken_bytes += buffer.sizes[take]
-                    take += 1
-                rows, buffer.rows = buffer.rows[:take], buffer.rows[take:]
-                sizes, buffer.sizes = buffer.sizes[:take], buffer.sizes[take:]
-                buffer.bytes -= taken_bytes
-                columns = buffer.columns
-                self._in_flight += len(rows)
-                self._buffered -= len(rows)
-            error = self._insert(table, rows, columns)
-            with self._cond:
-                self._in_flight -= len(rows)
-                if error:
-                    buffer.rows[:0] = rows  # keep order; retry later
-                    buffer.sizes[:0] = sizes
-                    buffer.bytes += taken_bytes
-                    buffer.since = time.monotonic()
-                    self._buffered += len(rows)
-                else:
-                    self._bytes -= taken_bytes
-                self._cond.notify_all()
-
-    def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> str:
+        self._drain.set()
         try:
-            self.sink.insert(table, rows, columns)
-        except Exception as exc:  # the store is down or refused the batch: keep it, back off
-            self.stats.failed_inserts += 1
-            message = f"insert into {table} failed: {exc}"
-            if message != self.stats.last_error:
-                log.warning("%s (will retry)", message)
-            self.stats.last_error = message
-            self._delay = min(30.0, self._delay * 2 or 0.25)
-            self._backoff = time.monotonic() + self._delay
-            return message
+            while self.spool.pending():
+                if time.monotonic() >= deadline:
+                    return False
+                self.spool.seal_due(force=True)
+                time.sleep(0.02)
+            return True
+        finally:
+            self._drain.clear()
+
+    def close(self, timeout: float) -> bool:
+        """Write what the store takes within `timeout`, then stop; True when nothing is left spooled."""
+        drained = self.flush(timeout)
+        self._stop.set()
+        self._thread.join(timeout=MAX_BACKOFF_S + 5)
+        return drained
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.spool.seal_due(force=self._drain.is_set())
+            segment = self.spool.head(timeout=0.05)
+            if segment is None:
+                continue
+            try:
+                self._write_segment(segment)
+            except _Retry:
+                self._stop.wait(self._delay)
+                continue
+            except Exception:  # a bug must not stop the writer: keep the segment and back off
+                log.exception("writer: unexpected error writing %s (kept, will retry)", segment.path)
+                self._back_off("unexpected writer error (see the log)")
+                self._stop.wait(self._delay)
+                continue
+            self.spool.done(segment)
+
+    def _write_segment(self, segment: Segment) -> None:
+        rows = self.spool.rows_of(segment)
+        columns = self.columns[segment.table]
+        started = time.perf_counter()
+        dead = self._insert(segment.table, rows, columns, segment.token)
+        if dead:
+            letters = [[segment.table, error[:4000], _row_json(columns, row)] for row, error in dead]
+            try:
+                self.sink.insert(DEAD_LETTER_TABLE, letters, DEAD_LETTER_COLUMNS, segment.token + "/dead")
+            except Exception as exc:
+                self._failed(segment.table, "transient", f"dead-letter insert failed: {exc}")
+                raise _Retry from exc
+            self.stats.dead_lettered += len(dead)
+            log.warning("writer: %d row(s) of %s refused by the store went to %s; first error: %s",
+                        len(dead), segment.table, DEAD_LETTER_TABLE, dead[0][1][:300])
+            if self.observer:
+                self.observer.dead_lettered(segment.table, len(dead))
+        written = len(rows) - len(dead)
+        self.stats.rows_written += written
         self.stats.inserts += 1
-        self.stats.rows_written += len(rows)
-        self._backoff = 0.0
+        self.stats.last_success = time.time()
+        self.stats.failing_since = 0.0
+        self.stats.last_error = ""
         self._delay = 0.0
-        return ""
+        if self.observer:
+            self.observer.inserted(segment.table, written, time.perf_counter() - started, segment.recovered)
+
+    def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str],
+                token: str) -> list[tuple[list[Any], str]]:
+        """Insert `rows`; returns the rows the store refused alone, with its error. Raises _Retry."""
+        if not rows:
+            return []
+        try:
+            self.sink.insert(table, rows, columns, token)
+            return []
+        except Exception as exc:
+            if self.sink.retryable(exc):
+                self._failed(table, "transient", f"insert into {table} failed: {exc}")
+                raise _Retry from exc
+            self._failed(table, "data", f"insert into {table} refused its data: {exc}", quiet=len(rows) > 1)
+            if len(rows) == 1:
+                return [(rows[0], str(exc))]
+        middle = len(rows) // 2
+        return (self._insert(table, rows[:middle], columns, token + "/a")
+                + self._insert(table, rows[middle:], columns, token + "/b"))
+
+    def _failed(self, table: str, kind: str, message: str, quiet: bool = False) -> None:
+        self.stats.failed_inserts += 1
+        if self.observer:
+            self.observer.insert_failed(table, kind)
+        if kind == "transient":
+            self._back_off(message)
+        elif not quiet:
+            log.debug("writer: %s", message)
+
+    def _back_off(self, message: str) -> None:
+        if message != self.stats.last_error:
+            log.warning("writer: %s (kept in the spool, will retry)", message)
+        self.stats.last_error = message
+        if not self.stats.failing_since:
+            self.stats.failing_since = time.time()
+        self._delay = min(MAX_BACKOFF_S, self._delay * 2 or 0.25)

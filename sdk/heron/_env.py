@@ -44,6 +44,23 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
+def parse_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return value
+
+    return parse
+
+
 def parse_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -174,23 +191,71 @@ HERON_MAX_BODY_BYTES = Var(
 )
 HERON_BATCH_ROWS = Var(
     "HERON_BATCH_ROWS", 20_000, parse_positive_int,
-    "The collector inserts once this many rows of one table are buffered …",
+    "The collector inserts once this many rows of one table are spooled …",
 )
 HERON_BATCH_SECONDS = Var(
-    "HERON_BATCH_SECONDS", 1.0, float,
-    "… or once the oldest buffered row is this many seconds old.",
+    "HERON_BATCH_SECONDS", 1.0, parse_positive_float,
+    "… or once the oldest spooled row of a table is this many seconds old.",
 )
 HERON_BATCH_BYTES = Var(
     "HERON_BATCH_BYTES", 16 * 1024 * 1024, parse_positive_int,
-    "… or once this many bytes of one table are buffered (large batch records fill it first).",
+    "… or once this many bytes of one table are spooled (large batch records fill it first).",
 )
 HERON_BUFFER_BYTES = Var(
-    "HERON_BUFFER_BYTES", 256 * 1024 * 1024, parse_positive_int,
-    "Most bytes buffered in memory (OTLP payload size); beyond it the collector answers 503 with Retry-After.",
+    "HERON_BUFFER_BYTES", 64 * 1024 * 1024, parse_positive_int,
+    "Most spooled bytes also held in memory for the writer; beyond it rows are read back from the spool.",
 )
-HERON_BUFFER_ROWS = Var(
-    "HERON_BUFFER_ROWS", 200_000, parse_positive_int,
-    "Most rows buffered in memory; beyond it the collector answers 503 with Retry-After.",
+HERON_SPOOL_DIR = Var(
+    "HERON_SPOOL_DIR", "", _str,
+    "Directory of the collector's on-disk spool (default $HERON_DATA_DIR/spool). Every acknowledged row "
+    "is there until ClickHouse has committed it.",
+)
+HERON_SPOOL_BYTES = Var(
+    "HERON_SPOOL_BYTES", 1024 * 1024 * 1024, parse_positive_int,
+    "Most bytes the spool may hold; when full the collector answers 503 with Retry-After (gRPC UNAVAILABLE).",
+)
+HERON_SPOOL_FSYNC = Var(
+    "HERON_SPOOL_FSYNC", "always", parse_choice("always", "never"),
+    "always: a request is acknowledged after an fsync of the spool (one fsync covers every request "
+    "waiting); never: after the write reaches the OS (survives a collector crash, not a power cut).",
+)
+HERON_SHUTDOWN_SECONDS = Var(
+    "HERON_SHUTDOWN_SECONDS", 10.0, parse_positive_float,
+    "On SIGTERM, how long the collector keeps writing the spool to the store; the rest stays spooled and "
+    "is written at the next start.",
+)
+HERON_STORE_WAIT_SECONDS = Var(
+    "HERON_STORE_WAIT_SECONDS", 120.0, parse_positive_float,
+    "How long the collector waits, retrying, for a ClickHouse server that is not up yet at start.",
+)
+HERON_READ_TIMEOUT = Var(
+    "HERON_READ_TIMEOUT", 30.0, parse_positive_float,
+    "Seconds an OTLP/HTTP connection may stay silent (mid-request or idle) before it is closed.",
+)
+HERON_INGEST_THREADS = Var(
+    "HERON_INGEST_THREADS", 8, parse_positive_int,
+    "Requests decoded and spooled at once (HTTP and gRPC each); more wait their turn.",
+)
+HERON_MAX_NAME_BYTES = Var(
+    "HERON_MAX_NAME_BYTES", 1024, parse_positive_int,
+    "Longest name accepted (service, scope, span, event, attribute key, ml.model.name/version); a "
+    "record over it is rejected by partial success.",
+)
+HERON_MAX_VALUE_BYTES = Var(
+    "HERON_MAX_VALUE_BYTES", 64 * 1024, parse_positive_int,
+    "Longest attribute value, trace state or status message accepted.",
+)
+HERON_MAX_LOG_BODY_BYTES = Var(
+    "HERON_MAX_LOG_BODY_BYTES", 8 * 1024 * 1024, parse_positive_int,
+    "Largest log record body accepted (the SDK chunks its records below HERON_MAX_RECORD_BYTES).",
+)
+HERON_MAX_PAST_DAYS = Var(
+    "HERON_MAX_PAST_DAYS", 3650.0, parse_positive_float,
+    "Oldest timestamp accepted, in days before now; older records are rejected naming the field.",
+)
+HERON_MAX_FUTURE_SECONDS = Var(
+    "HERON_MAX_FUTURE_SECONDS", 86400.0, parse_positive_float,
+    "Latest timestamp accepted, in seconds after now (clock skew allowance).",
 )
 HERON_REFRESH_SECONDS = Var(
     "HERON_REFRESH_SECONDS", 300, parse_positive_int,

@@ -11,12 +11,12 @@ from heron_collector.collector import Collector, Settings
 def collector(tmp_path):
     settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=str(tmp_path),
                         clickhouse_url="", token="", max_body_bytes=4 * 1024 * 1024,
-                        batch_rows=5_000, batch_seconds=0.2, buffer_rows=100_000)
+                        batch_rows=5_000, batch_seconds=0.2)
     with Collector(settings) as running:
         yield running
 
 
 def query(collector: Collector, sql: str):
     """Rows of a query on the collector's store, after everything buffered has been written."""
-    assert collector.batcher.flush(timeout=30), "the writer did not drain"
+    assert collector.flush(timeout=30), "the writer did not drain"
     return collector.store.client.query(sql).result_rows

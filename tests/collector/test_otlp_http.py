@@ -27,7 +27,7 @@ def post(collector, path: str, body: bytes, content_type: str = "application/x-p
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     conn.request("POST", path, body=body, headers={"Content-Type": content_type, **headers})
     reply = conn.getresponse()
-    return reply.status, dict(reply.getheaders()), reply.read()
+    return reply.status, reply.headers, reply.read()
 
 
 def kv(key: str, value: str) -> common_pb2.KeyValue:

@@ -1,93 +1,185 @@
-"""The batcher: one insert per table per batch, bounded memory, retries after a failing store.
+"""The spool and the writer: durable segments, one insert each, replay under the same token,
+retries for a failing store, halves and a dead letter for refused rows.
 
-The sink here is a list (what the batcher hands on is what we check); the ClickHouse sink
-itself is exercised by the end-to-end tests.
+The sink here is a list that can fail on command (what the writer hands on is what we check);
+the spool writes real files in a temp dir. The ClickHouse sink is exercised end to end in
+test_durability.py.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
-from heron_collector.writer import Batcher
+import pytest
+
+from heron_collector.spool import Spool, SpoolFull
+from heron_collector.writer import DEAD_LETTER_TABLE, Writer
+
+COLUMNS = {"t": ("x",), "u": ("y",), DEAD_LETTER_TABLE: ("target", "error", "row")}
 
 
 class ListSink:
-    def __init__(self, failures: int = 0) -> None:
-        self.inserts: list[tuple[str, list]] = []
-        self.failures = failures
+    """Records (table, rows, token); `down` fails every insert as an unreachable store would;
+    `refuse` fails any insert holding that value as a store refusing the data would."""
+
+    def __init__(self, down: int = 0, refuse: object = None) -> None:
+        self.inserts: list[tuple[str, list, str]] = []
+        self.down = down
+        self.refuse = refuse
+        self.tokens: set[str] = set()
         self.lock = threading.Lock()
 
-    def insert(self, table, rows, columns):
+    def insert(self, table, rows, columns, token):
         with self.lock:
-            if self.failures:
-                self.failures -= 1
+            if self.down:
+                self.down -= 1
                 raise ConnectionError("store down")
-            self.inserts.append((table, list(rows)))
+            if self.refuse is not None and any(self.refuse in row for row in rows):
+                raise ValueError(f"cannot encode {self.refuse!r}")
+            if token in self.tokens:  # what ClickHouse's deduplication does
+                return
+            self.tokens.add(token)
+            self.inserts.append((table, list(rows), token))
+
+    def retryable(self, exc):
+        return isinstance(exc, ConnectionError)
+
+    def rows(self, table="t"):
+        return [row for t, rows, _ in self.inserts if t == table for row in rows]
 
 
-def test_rows_of_one_table_are_inserted_together():
-    sink = ListSink()
-    batcher = Batcher(sink, max_rows=1_000, max_seconds=60)
+def spool_at(path, **kwargs) -> Spool:
+    options = {"max_bytes": 1 << 20, "segment_rows": 1_000, "segment_seconds": 0.05, **kwargs}
+    return Spool(str(path), **options)
+
+
+def append(spool: Spool, table: str, rows: list, digest: bytes | None = None) -> None:
+    spool.wait_durable(spool.append([(table, rows)], digest or os.urandom(16)), timeout=10)
+
+
+def test_rows_of_one_table_are_inserted_together_and_the_segment_file_is_removed(tmp_path):
+    spool, sink = spool_at(tmp_path), ListSink()
+    writer = Writer(spool, sink, COLUMNS)
     for i in range(10):
-        assert batcher.offer("otel_logs", [[i]], ("x",))
-    assert batcher.offer("otel_traces", [["t"]], ("y",))
-    assert batcher.flush(timeout=5)
-    assert sorted(sink.inserts) == [("otel_logs", [[i] for i in range(10)]), ("otel_traces", [["t"]])]
-    batcher.close()
+        append(spool, "t", [[i]])
+    append(spool, "u", [["y"]])
+    assert writer.flush(timeout=5)
+    assert sorted((table, rows) for table, rows, _ in sink.inserts) == [("t", [[i] for i in range(10)]), ("u", [["y"]])]
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".wal")]
+    writer.close(timeout=1)
+    spool.close()
 
 
-def test_a_full_batch_is_written_without_waiting_for_the_timer():
-    sink = ListSink()
-    batcher = Batcher(sink, max_rows=5, max_seconds=3600)
-    batcher.offer("t", [[i] for i in range(5)], ("x",))
-    for _ in range(100):
-        if sink.inserts:
-            break
-        threading.Event().wait(0.02)
-    assert sink.inserts == [("t", [[i] for i in range(5)])]
-    batcher.close()
+def test_a_failing_store_keeps_the_rows_and_they_land_in_order_once_it_is_back(tmp_path):
+    spool, sink = spool_at(tmp_path), ListSink(down=3)
+    writer = Writer(spool, sink, COLUMNS)
+    append(spool, "t", [[1], [2]])
+    assert writer.flush(timeout=10)
+    append(spool, "t", [[3]])
+    assert writer.flush(timeout=10)
+    assert sink.rows() == [[1], [2], [3]]
+    assert writer.stats.failed_inserts == 3
+    assert writer.stats.last_error == "", "cleared once writes succeed again"
+    writer.close(timeout=1)
+    spool.close()
 
 
-def test_offer_refuses_beyond_the_buffer_bound():
-    sink = ListSink(failures=10**9)  # the store never comes back
-    batcher = Batcher(sink, max_rows=10, max_seconds=0.01, max_buffered=100)
-    assert batcher.offer("t", [[i] for i in range(100)], ("x",))
-    assert not batcher.offer("t", [[0]], ("x",))
-    assert batcher.stats.refused_rows == 1
-    assert not batcher.flush(timeout=0.3)
-    assert batcher.buffered + 0 <= 100
+def test_refused_rows_go_to_the_dead_letter_and_the_rest_of_the_batch_is_stored(tmp_path):
+    spool, sink = spool_at(tmp_path), ListSink(refuse="poison")
+    writer = Writer(spool, sink, COLUMNS)
+    append(spool, "t", [[i] for i in range(50)] + [["poison"]] + [[i] for i in range(50, 100)])
+    assert writer.flush(timeout=10)
+    assert sorted(sink.rows()) == [[i] for i in range(100)]
+    dead = sink.rows(DEAD_LETTER_TABLE)
+    assert len(dead) == 1 and dead[0][0] == "t" and "cannot encode 'poison'" in dead[0][1]
+    assert '"x":"poison"' in dead[0][2]
+    assert writer.stats.dead_lettered == 1
+    writer.close(timeout=1)
+    spool.close()
 
 
-def test_failed_inserts_are_retried_in_order_and_nothing_is_lost():
-    sink = ListSink(failures=2)
-    batcher = Batcher(sink, max_rows=1_000, max_seconds=0.01)
-    batcher.offer("t", [[1], [2]], ("x",))
-    assert batcher.flush(timeout=10)
-    batcher.offer("t", [[3]], ("x",))
-    assert batcher.flush(timeout=10)
-    assert [row for _, rows in sink.inserts for row in rows] == [[1], [2], [3]]
-    assert batcher.stats.failed_inserts == 2
-    assert "store down" in batcher.stats.last_error
-    batcher.close()
+def test_a_full_spool_refuses_and_has_room_again_once_written(tmp_path):
+    spool, sink = spool_at(tmp_path, max_bytes=2_000), ListSink(down=10**9)
+    writer = Writer(spool, sink, COLUMNS)
+    append(spool, "t", [["a" * 1_500]])
+    with pytest.raises(SpoolFull, match="HERON_SPOOL_BYTES"):
+        spool.append([("t", [["b" * 1_000]])], os.urandom(16))
+    sink.down = 0
+    assert writer.flush(timeout=40)
+    append(spool, "t", [["b" * 1_000]])
+    assert writer.flush(timeout=10)
+    assert len(sink.rows()) == 2
+    writer.close(timeout=1)
+    spool.close()
 
 
-def test_bytes_bound_the_buffer_and_split_inserts():
-    sink = ListSink(failures=10**9)
-    batcher = Batcher(sink, max_rows=1_000, max_seconds=0.01, batch_bytes=1_000, max_bytes=10_000)
-    assert batcher.offer("t", [[i] for i in range(5)], ("x",), nbytes=9_000)
-    assert not batcher.offer("t", [[9]], ("x",), nbytes=2_000), "over the byte bound"
-    sink.failures = 0
-    assert batcher.flush(timeout=10)
-    # 1,800 bytes a row against a 1,000-byte batch: every insert carries one row.
-    assert [len(rows) for _, rows in sink.inserts] == [1, 1, 1, 1, 1]
-    assert batcher.offer("t", [[9]], ("x",), nbytes=2_000), "room again once written"
-    batcher.close()
+def test_a_crash_replays_every_segment_under_its_own_token_and_drops_a_torn_frame(tmp_path):
+    spool = spool_at(tmp_path, segment_seconds=3600)
+    append(spool, "t", [[1], [2]])
+    spool.seal_due(force=True)
+    append(spool, "t", [[3]])
+    head = spool.head(timeout=5)
+    store = ListSink()
+    store.insert("t", spool.rows_of(head), ("x",), head.token)  # committed; the process dies before deleting it
+    # A torn frame (a write that was never acknowledged) at the end of the open segment:
+    segments = sorted(name for name in os.listdir(tmp_path) if name.endswith(".wal"))
+    with open(tmp_path / segments[-1], "ab") as f:
+        f.write(b"\x10\x00\x00\x00garbage")
+    again = spool_at(tmp_path)
+    assert again.recovered_rows == 3
+    replay = Writer(again, store, COLUMNS)
+    assert replay.flush(timeout=10)
+    assert store.rows() == [[1], [2], [3]], "the committed segment is deduplicated, the other one written once"
+    replay.close(timeout=1)
+    again.close()
 
 
-def test_one_request_larger_than_the_byte_bound_is_taken_when_the_buffer_is_empty():
-    sink = ListSink()
-    batcher = Batcher(sink, max_rows=1_000, max_seconds=0.01, max_bytes=100)
-    assert batcher.offer("t", [[1]], ("x",), nbytes=5_000)
-    assert batcher.flush(timeout=5)
-    assert sink.inserts == [("t", [[1]])]
-    batcher.close()
+def test_a_retried_request_is_acknowledged_without_storing_it_twice(tmp_path):
+    spool, sink = spool_at(tmp_path), ListSink()
+    digest = os.urandom(16)
+    append(spool, "t", [[1]], digest)
+    append(spool, "t", [[1]], digest)
+    assert spool.rows == 1
+    spool.close()
+    again = spool_at(tmp_path)  # the digest survives a restart while its segment is spooled
+    assert again.append([("t", [[1]])], digest) == 0
+    writer = Writer(again, sink, COLUMNS)
+    assert writer.flush(timeout=5)
+    assert sink.rows() == [[1]]
+    writer.close(timeout=1)
+    again.close()
+
+
+def test_rows_past_the_memory_bound_are_read_back_from_disk(tmp_path):
+    spool, sink = spool_at(tmp_path, memory_bytes=500, segment_seconds=3600), ListSink()
+    for i in range(20):
+        append(spool, "t", [[f"row-{i:03d}" * 5]])
+    assert spool.memory <= 500
+    writer = Writer(spool, sink, COLUMNS)
+    assert writer.flush(timeout=5)
+    assert sink.rows() == [[f"row-{i:03d}" * 5] for i in range(20)]
+    writer.close(timeout=1)
+    spool.close()
+
+
+def test_group_commit_one_fsync_covers_concurrent_requests(tmp_path, monkeypatch):
+    calls = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        calls.append(fd)
+        time.sleep(0.05)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    spool = spool_at(tmp_path, segment_seconds=3600)
+    threads = [threading.Thread(target=append, args=(spool, "t", [[i]])) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert spool.rows == 40
+    assert len(calls) < 20, f"{len(calls)} fsyncs for 40 concurrent requests"
+    spool.close()

@@ -4,6 +4,7 @@ views: what lands in ml_predictions is what the model saw and said, value for va
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
 import heron
+from heron_collector.limits import Limits
 from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
 
 COLUMNS = "prediction_id, numeric, categorical, prediction, prediction_value, score, probabilities, batch_rows, " \
@@ -20,7 +22,7 @@ COLUMNS = "prediction_id, numeric, categorical, prediction, prediction_value, sc
 def store_sdk_records(telemetry: Any, store: Any) -> None:
     """Every exported log record, encoded as the OTLP exporter sends it, converted as the collector
     converts it, inserted into otel_logs."""
-    converted = log_rows(encode_logs(telemetry.raw()))
+    converted = log_rows(encode_logs(telemetry.raw()), Limits(), time.time_ns())
     assert converted.rejected == 0, converted.error_message
     store.insert("heron.otel_logs", converted.rows, column_names=list(LOG_COLUMNS))
 
