@@ -45,31 +45,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn_collector(data_dir, http_port: int, grpc_port: int, **env: str) -> subprocess.Popen:
+    """`heron collector` as a user starts it, on these loopback ports over an embedded store in
+    `data_dir`; HERON_*/OTEL_* from the test's environment are left out, `env` added."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    return subprocess.Popen(
+        [*HERON_CLI, "collector", "--otlp-grpc", f"127.0.0.1:{grpc_port}", "--data-dir", str(data_dir)],
+        env={**base, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_BATCH_SECONDS": "0.1", **env},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    """Until GET /readyz answers 200; fails the test (with the collector's output) otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"collector exited early:\n{process.stdout.read() if process.stdout else ''}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"collector did not become ready in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def collector_process(tmp_path):
     """`heron collector` as a user starts it: a subprocess on free loopback ports over an embedded
-    store in a temp dir, healthy before the test starts. Yields (OTLP/HTTP base URL, data dir)."""
+    store in a temp dir, ready before the test starts. Yields (OTLP/HTTP base URL, data dir)."""
     http_port, grpc_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
-    process = subprocess.Popen(
-        [*HERON_CLI, "collector", "--otlp-grpc", f"127.0.0.1:{grpc_port}", "--data-dir", str(tmp_path)],
-        env={**env, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_BATCH_SECONDS": "0.1"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    process = spawn_collector(tmp_path, http_port, grpc_port)
     url = f"http://127.0.0.1:{http_port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"collector exited early:\n{process.stdout.read() if process.stdout else ''}")
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("collector did not become healthy in 90 s")
-            time.sleep(0.2)
+    wait_ready(url, process)
     try:
         yield url, tmp_path
     finally:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from .collector import Collector
@@ -47,7 +47,8 @@ class Metrics:
         self._gauge("heron_collector_spool_bytes", "Bytes in the spool", lambda: spool().bytes if spool() else 0)
         self._gauge("heron_collector_spool_rows", "Rows acknowledged and not yet committed (queue depth)",
                     lambda: spool().rows if spool() else 0)
-        self._gauge("heron_collector_spool_segments", "Spool segments waiting", lambda: spool().segments if spool() else 0)
+        self._gauge("heron_collector_spool_segments", "Spool segments waiting",
+                    lambda: spool().segments if spool() else 0)
         self._gauge("heron_collector_spool_limit_bytes", "HERON_SPOOL_BYTES", lambda: collector.settings.spool_bytes)
         self._gauge("heron_collector_memory_buffer_bytes", "Spooled bytes also held in memory",
                     lambda: spool().memory if spool() else 0)

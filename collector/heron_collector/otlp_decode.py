@@ -12,7 +12,6 @@ import zlib
 from typing import Any
 
 import orjson
-
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2

@@ -21,6 +21,7 @@ rows twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -278,7 +279,7 @@ class Spool:
     def _expire_digests(self) -> None:
         horizon = time.monotonic() - DIGEST_SECONDS
         while self._digests:
-            digest, (at, _) = next(iter(self._digests.items()))
+            _, (at, _) = next(iter(self._digests.items()))
             if at >= horizon:
                 break
             self._digests.popitem(last=False)
@@ -354,10 +355,8 @@ class Spool:
                 os.close(segment.fd)
                 segment.fd = None
             self._cond.notify_all()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(segment.path)
-        except FileNotFoundError:
-            pass
 
     def pending(self) -> bool:
         return bool(self._ready or self._open)

@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlsplit
 
 from heron import _env
 
-
 log = logging.getLogger("heron.collector")
 
 
