@@ -77,6 +77,8 @@ class App:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             status, pairs, body = await self._route(scope, headers, receive)
+        except _Disconnected:  # the client went away or stalled past HERON_READ_TIMEOUT: no answer
+            return
         except Exception:  # a bug answers 500 to this request only
             log.exception("unexpected error handling %s %s", scope["method"], scope["path"])
             status, pairs, body = _json(500, {"error": "internal error (see the collector's log)"})
@@ -155,6 +157,10 @@ class App:
         return await asyncio.get_running_loop().run_in_executor(self.admin_pool, run)
 
 
+class _Disconnected(Exception):
+    """The connection closed (or timed out) before the body was complete."""
+
+
 async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes | None:
     """The whole body (Content-Length or chunked), or None once it passes `limit`.
 
@@ -169,7 +175,7 @@ async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise _Disconnected
         chunk = message.get("body", b"")
         total += len(chunk)
         if total <= limit:

@@ -94,10 +94,11 @@ def connect_waiting(store: StoreURL, wait_seconds: float) -> object:
         try:
             return connect(store)
         except StoreError as exc:
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise StoreError(f"{exc} (gave up after {wait_seconds:.0f} s, HERON_STORE_WAIT_SECONDS)") from None
-            log.warning("store not reachable yet, retrying in %.1f s: %s", delay, exc)
-            time.sleep(delay)
+            log.warning("store not reachable yet, retrying in %.1f s: %s", min(delay, remaining), exc)
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, 10.0)
 
 

@@ -24,18 +24,27 @@ def prediction(pid: str, model: str = "durable", **overrides: Any) -> logs_pb2.L
     attrs = {**MODEL, "ml.model.name": model, "heron.layout": "row", "heron.rows": "1"}
     body = overrides.pop("body", None) or json.dumps({"id": pid, "numeric": {"x": 1.5}, "prediction": 1})
     fields = {"time_unix_nano": time.time_ns(), "event_name": "heron.prediction", **overrides}
-    return logs_pb2.LogRecord(body=common_pb2.AnyValue(string_value=body),
-                              attributes=[kv(k, v) for k, v in attrs.items()], **fields)
+    return logs_pb2.LogRecord(
+        body=common_pb2.AnyValue(string_value=body), attributes=[kv(k, v) for k, v in attrs.items()], **fields
+    )
 
 
 def batch(ids: list[str], model: str = "durable") -> logs_pb2.LogRecord:
     """One columnar heron.prediction record holding `ids`."""
     attrs = {**MODEL, "ml.model.name": model, "heron.layout": "columnar", "heron.rows": str(len(ids))}
-    body = json.dumps({"id": ids, "numeric": {"x": [float(i) for i in range(len(ids))]},
-                       "prediction": [i % 2 for i in range(len(ids))]})
-    return logs_pb2.LogRecord(time_unix_nano=time.time_ns(), event_name="heron.prediction",
-                              body=common_pb2.AnyValue(string_value=body),
-                              attributes=[kv(k, v) for k, v in attrs.items()])
+    body = json.dumps(
+        {
+            "id": ids,
+            "numeric": {"x": [float(i) for i in range(len(ids))]},
+            "prediction": [i % 2 for i in range(len(ids))],
+        }
+    )
+    return logs_pb2.LogRecord(
+        time_unix_nano=time.time_ns(),
+        event_name="heron.prediction",
+        body=common_pb2.AnyValue(string_value=body),
+        attributes=[kv(k, v) for k, v in attrs.items()],
+    )
 
 
 def logs_request(*records: logs_pb2.LogRecord, service: str = "svc") -> logs_service_pb2.ExportLogsServiceRequest:
@@ -45,8 +54,14 @@ def logs_request(*records: logs_pb2.LogRecord, service: str = "svc") -> logs_ser
     return request
 
 
-def post(address: str, path: str, body: bytes, content_type: str = "application/x-protobuf",
-         timeout: float = 30, **headers: str) -> tuple[int, Any, bytes]:
+def post(
+    address: str,
+    path: str,
+    body: bytes,
+    content_type: str = "application/x-protobuf",
+    timeout: float = 30,
+    **headers: str,
+) -> tuple[int, Any, bytes]:
     host, port = address.replace("http://", "").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
@@ -58,8 +73,12 @@ def post(address: str, path: str, body: bytes, content_type: str = "application/
 
 
 def admin_sql(base_url: str, sql: str) -> list[list[Any]]:
-    request = urllib.request.Request(base_url + "/admin/sql", data=json.dumps({"sql": sql}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        base_url + "/admin/sql",
+        data=json.dumps({"sql": sql}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=120) as reply:
         return json.loads(reply.read())["rows"]
 

@@ -62,8 +62,11 @@ class Sender:
             n += self.per_request
             for pid in ids:
                 body = json.dumps({"id": pid, "numeric": {"x": 1.0}, "prediction": 1})
-                self.logger.emit(event_name="heron.prediction", body=body,
-                                 attributes={**MODEL, "heron.layout": "row", "heron.rows": 1})
+                self.logger.emit(
+                    event_name="heron.prediction",
+                    body=body,
+                    attributes={**MODEL, "heron.layout": "row", "heron.rows": 1},
+                )
             records, self.capture.records = self.capture.records, []
             self.sent.update(ids)
             if self.exporter.export(records) == LogRecordExportResult.SUCCESS:
@@ -79,8 +82,11 @@ class Sender:
 
 def stored_ids(base_url: str) -> tuple[dict[str, int], dict[str, int]]:
     """prediction id → copies, in otel_logs and in ml_predictions."""
-    logs = admin_sql(base_url, "SELECT JSONExtractString(Body, 'id') AS id, count() FROM heron.otel_logs "
-                               "WHERE EventName = 'heron.prediction' GROUP BY id")
+    logs = admin_sql(
+        base_url,
+        "SELECT JSONExtractString(Body, 'id') AS id, count() FROM heron.otel_logs "
+        "WHERE EventName = 'heron.prediction' GROUP BY id",
+    )
     predictions = admin_sql(base_url, "SELECT prediction_id, count() FROM heron.ml_predictions GROUP BY prediction_id")
     return dict(logs), dict(predictions)
 
@@ -124,8 +130,16 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(t
 
 
 def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_and_duplicate_nothing(tmp_path):
-    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=str(tmp_path), clickhouse_url="",
-                        token="", batch_rows=20_000, batch_seconds=0.2, shutdown_seconds=2)
+    settings = Settings(
+        otlp_http="127.0.0.1:0",
+        otlp_grpc="127.0.0.1:0",
+        data_dir=str(tmp_path),
+        clickhouse_url="",
+        token="",
+        batch_rows=20_000,
+        batch_seconds=0.2,
+        shutdown_seconds=2,
+    )
     collector = Collector(settings).start()
     real_insert = collector.store.insert
     outage = threading.Event()
@@ -159,14 +173,17 @@ def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_a
     with Collector(settings) as again:  # the store is back
         assert again.flush(timeout=120)
         client = again.store.client
-        count, distinct = client.query("SELECT count(), uniqExact(prediction_id) "
-                                       "FROM heron.ml_predictions").result_rows[0]
+        count, distinct = client.query(
+            "SELECT count(), uniqExact(prediction_id) FROM heron.ml_predictions"
+        ).result_rows[0]
         logs = client.query("SELECT sum(toUInt64(LogAttributes['heron.rows'])) FROM heron.otel_logs").result_rows[0][0]
         from heron_collector import analytics
 
         analytics.refresh(client, "heron", wait=True, views=["ml_data_quality_mv"])
-        quality = client.query("SELECT sum(n_rows), sum(duplicate_ids) FROM heron.ml_data_quality FINAL "
-                               "WHERE feature = '*' AND model_name = 'durable'").result_rows[0]
+        quality = client.query(
+            "SELECT sum(n_rows), sum(duplicate_ids) FROM heron.ml_data_quality FINAL "
+            "WHERE feature = '*' AND model_name = 'durable'"
+        ).result_rows[0]
         dead = client.query("SELECT count() FROM heron.heron_dead_letter").result_rows[0][0]
     assert (count, distinct, logs) == (acknowledged, acknowledged, acknowledged)
     assert quality == (acknowledged, 0)
