@@ -9,7 +9,9 @@ placeholders (database, cluster clause, engine prefix, TTL, refresh interval) fr
 - views/   repeatable: scheduled analytics (refreshable materialized views), likewise.
 
 A repeatable file's view is dropped and created again when its checksum differs from the
-recorded one, so shipping a corrected view is just shipping the file.
+recorded one, so shipping a corrected view is just shipping the file; it is applied again, too,
+when a table it creates is missing (a recomputed table removed because a full disk left its
+metadata empty, see store.repair_metadata). An unchanged file is never rewritten at start.
 """
 
 from __future__ import annotations
@@ -153,6 +155,25 @@ _CREATES_VIEW = re.compile(
 )
 
 
+_CREATES_TABLE = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{\{\s*db\s*\}\}\.([A-Za-z0-9_]+)", re.IGNORECASE)
+_REFRESHED_TO = re.compile(r"\{\{\s*refresh\s*\}\}(?:(?!APPEND)[^;])*?\bTO\s+\{\{\s*db\s*\}\}\.([A-Za-z0-9_]+)",
+                           re.IGNORECASE)
+
+
+def tables_created(migration: Migration) -> list[str]:
+    return _CREATES_TABLE.findall(migration.path.read_text())
+
+
+def recomputed_tables(root: Path | None = None) -> set[str]:
+    """Targets of refreshable views that replace their whole content on each refresh (no APPEND):
+    nothing is lost when one is dropped, the next refresh fills it again."""
+    found: set[str] = set()
+    for migration in discover(root):
+        if migration.folder == "views":
+            found.update(_REFRESHED_TO.findall(migration.path.read_text()))
+    return found
+
+
 def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
     """Apply what is not applied yet (or changed, for repeatable files); drop the views of repeatable
     files that are gone. Returns the names applied (and removed)."""
@@ -168,9 +189,13 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
         applied = {name: (checksum, list(views)) for name, (checksum, views) in rows.result_rows}
     done = []
     migrations = discover(root)
+    tables = {row[0] for row in client.query("SELECT name FROM system.tables WHERE database = {db:String}",
+                                             parameters={"db": db}).result_rows}
     for migration in migrations:
         checksum = migration.checksum()
-        if migration.name in applied and (not migration.repeatable or applied[migration.name][0] == checksum):
+        complete = not migration.repeatable or all(t in tables for t in tables_created(migration))
+        if migration.name in applied and (not migration.repeatable or applied[migration.name][0] == checksum) \
+                and complete:
             continue
         views = []
         for statement in statements(render(migration.path.read_text(), layout)):

@@ -63,13 +63,16 @@ def connect(store: StoreURL, settings: dict | None = None):
     import clickhouse_connect
 
     if store.embedded:
-        try:
-            os.makedirs(store.path, exist_ok=True)
-            return clickhouse_connect.get_client(dsn=store.url)
-        except ImportError as exc:  # chdb missing
-            raise StoreError(f"the embedded store needs chdb: pip install 'heron[embedded]' ({exc})") from exc
-        except Exception as exc:
-            raise StoreError(_open_failure(store.path, exc)) from exc
+        for _ in range(3):
+            try:
+                os.makedirs(store.path, exist_ok=True)
+                return clickhouse_connect.get_client(dsn=store.url)
+            except ImportError as exc:  # chdb missing
+                raise StoreError(f"the embedded store needs chdb: pip install 'heron[embedded]' ({exc})") from exc
+            except Exception as exc:
+                if not repair_metadata(store.path):
+                    raise StoreError(_open_failure(store.path, exc)) from exc
+        raise StoreError(f"cannot open the embedded store at {store.path} even after setting damaged metadata aside")
     parts = urlsplit(store.url)
     try:
         return clickhouse_connect.get_client(
@@ -120,6 +123,38 @@ def holders(path: str) -> list[int]:
     return found
 
 
+def empty_metadata(path: str) -> list[str]:
+    """Table metadata files that are empty: what a disk that filled during a metadata write leaves."""
+    found = []
+    for root in (os.path.join(path, "metadata"), os.path.join(path, "store")):
+        for directory, _, files in os.walk(root):
+            if directory.count(os.sep) - root.count(os.sep) > 2:
+                continue
+            found += [os.path.join(directory, f) for f in files if f.endswith(".sql")
+                      and os.path.getsize(os.path.join(directory, f)) == 0]
+    return found
+
+
+def repair_metadata(path: str) -> bool:
+    """Set aside empty metadata files of tables Heron recomputes (the next refresh refills them, the
+    next migration re-creates them); True when anything was set aside. Others are left for a person."""
+    from .migrations import recomputed_tables
+
+    recomputable = recomputed_tables()
+    empty = empty_metadata(path)
+    movable = [f for f in empty if os.path.basename(f)[:-4] in recomputable]
+    if not movable or len(movable) != len(empty):
+        return False
+    aside = path.rstrip("/") + ".damaged"
+    os.makedirs(aside, exist_ok=True)
+    for file in movable:
+        target = os.path.join(aside, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.path.basename(file)}")
+        os.replace(file, target)
+        log.warning("store: the metadata of %s was empty (the disk filled while it was rewritten); set it aside "
+                    "as %s; the table is re-created and recomputed", os.path.basename(file)[:-4], target)
+    return True
+
+
 def _open_failure(path: str, exc: Exception) -> str:
     """An honest reason an embedded store did not open: who holds it, the disk, or the engine's words."""
     text = str(exc)
@@ -134,6 +169,12 @@ def _open_failure(path: str, exc: Exception) -> str:
             return f"cannot open the embedded store at {path}: its disk is full ({text.splitlines()[0][:300]})"
     except OSError:
         pass
+    empty = empty_metadata(path)
+    if empty:
+        return (f"cannot open the embedded store at {path}: the metadata of table(s) "
+                f"{', '.join(os.path.basename(f)[:-4] for f in empty)} is empty ({', '.join(empty)}), as a disk "
+                "that filled during a write leaves it. Restore those files from a backup, or move them away to "
+                "drop the tables (see docs/operations.md, 'The embedded store does not open').")
     first = text.strip().splitlines()[0][:500] if text.strip() else type(exc).__name__
     return (f"cannot open the embedded store at {path} (no other process holds it): {first}. "
             "See docs/operations.md, 'The embedded store does not open'.")

@@ -4,12 +4,15 @@ the tables hold, by prediction id."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 
+import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
@@ -188,3 +191,65 @@ def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_a
     assert (count, distinct, logs) == (acknowledged, acknowledged, acknowledged)
     assert quality == (acknowledged, 0)
     assert dead == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 150 MiB filesystem (tmpfs), so the disk can be filled for real."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=150m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if result.returncode:
+        pytest.fail(f"this test mounts a small tmpfs and needs root (run the suite as root): {result.stderr}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(path) -> None:
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_a_full_disk_refuses_with_503_and_never_leaves_the_store_unopenable(small_disk):
+    settings = Settings(
+        otlp_http="127.0.0.1:0",
+        otlp_grpc="127.0.0.1:0",
+        data_dir=str(small_disk / "data"),
+        clickhouse_url="",
+        token="",
+        batch_seconds=0.1,
+        shutdown_seconds=1,
+    )
+    collector = Collector(settings).start()
+    from heron_collector import analytics
+
+    try:
+        for i in range(5):
+            ids = [f"f{i}-{k}" for k in range(1_000)]
+            assert post(collector.http_address, "/v1/logs", logs_request(batch(ids)).SerializeToString())[0] == 200
+        assert collector.flush(timeout=60)
+        fill(small_disk / "filler")
+        refused = [
+            post(collector.http_address, "/v1/logs", logs_request(batch([f"x{i}"])).SerializeToString())[0]
+            for i in range(5)
+        ]
+        assert set(refused) == {503}, "nothing is acknowledged that cannot be made durable"
+        with pytest.raises(Exception, match="space"):
+            analytics.refresh(collector.store.client, "heron", wait=True)  # a refresh on a full disk
+    finally:
+        assert collector.stop()
+    (small_disk / "filler").unlink()
+    with Collector(settings) as again:
+        assert again.flush(timeout=60)
+        count = again.store.client.query("SELECT count() FROM heron.ml_predictions").result_rows[0][0]
+        analytics.refresh(again.store.client, "heron", wait=True)
+    assert count == 5_000
