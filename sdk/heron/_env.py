@@ -175,7 +175,7 @@ HERON_TTL_DAYS = Var(
 )
 HERON_OTLP_HTTP = Var(
     "HERON_OTLP_HTTP", "127.0.0.1:4318", parse_host_port,
-    "Listen address of the collector's OTLP/HTTP receiver (also /healthz and the admin endpoint).",
+    "Listen address of the collector's OTLP/HTTP receiver (also /livez, /readyz, /metrics and the admin endpoint).",
 )
 HERON_OTLP_GRPC = Var(
     "HERON_OTLP_GRPC", "127.0.0.1:4317", parse_host_port,
