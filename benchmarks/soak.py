@@ -29,7 +29,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ingest import free_port, request  # noqa: E402
+from ingest import free_port, request
 
 
 def start(data_dir: str, http_port: int) -> subprocess.Popen:
