@@ -91,7 +91,7 @@ def running_collector(url: StoreURL) -> str | None:
     try:
         with open(state_path(url)) as f:
             state = json.load(f)
-        with urllib.request.urlopen(state["admin"] + "/healthz", timeout=2) as reply:
+        with urllib.request.urlopen(state["admin"] + "/livez", timeout=2) as reply:
             if reply.status == 200:
                 return state["admin"]
     except (OSError, ValueError, KeyError):

@@ -7,11 +7,16 @@ import pytest
 from heron_collector.collector import Collector, Settings
 
 
+def local_settings(data_dir, **overrides) -> Settings:
+    """Settings of a collector on ephemeral loopback ports over an embedded store in `data_dir`,
+    whatever the environment says; `overrides` on top."""
+    return Settings(**{"otlp_http": "127.0.0.1:0", "otlp_grpc": "127.0.0.1:0", "data_dir": str(data_dir),
+                       "clickhouse_url": "", "token": "", "batch_seconds": 0.2, **overrides})
+
+
 @pytest.fixture
 def collector(tmp_path):
-    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=str(tmp_path),
-                        clickhouse_url="", token="", max_body_bytes=4 * 1024 * 1024,
-                        batch_rows=5_000, batch_seconds=0.2)
+    settings = local_settings(tmp_path, max_body_bytes=4 * 1024 * 1024, batch_rows=5_000)
     with Collector(settings) as running:
         yield running
 

@@ -19,10 +19,11 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExportResult, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 
-from heron_collector.collector import Collector, Settings
+from heron_collector.collector import Collector
 
 from ..conftest import free_port, spawn_collector, wait_ready
 from ._otlp import MODEL, admin_sql, batch, logs_request, post
+from .conftest import local_settings
 
 
 class Capture:
@@ -133,12 +134,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(t
 
 
 def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_and_duplicate_nothing(tmp_path):
-    settings = Settings(
-        otlp_http="127.0.0.1:0",
-        otlp_grpc="127.0.0.1:0",
-        data_dir=str(tmp_path),
-        clickhouse_url="",
-        token="",
+    settings = local_settings(
+        tmp_path,
         batch_rows=20_000,
         batch_seconds=0.2,
         shutdown_seconds=2,
@@ -220,12 +217,8 @@ def fill(path) -> None:
 
 
 def test_a_full_disk_refuses_with_503_and_never_leaves_the_store_unopenable(small_disk):
-    settings = Settings(
-        otlp_http="127.0.0.1:0",
-        otlp_grpc="127.0.0.1:0",
-        data_dir=str(small_disk / "data"),
-        clickhouse_url="",
-        token="",
+    settings = local_settings(
+        small_disk / "data",
         batch_seconds=0.1,
         shutdown_seconds=1,
     )

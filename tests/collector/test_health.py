@@ -15,10 +15,11 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 
-from heron_collector.collector import Collector, Settings
+from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI, free_port
 from ._otlp import logs_request, post, prediction
+from .conftest import local_settings
 
 
 def get(collector, path: str) -> tuple[int, str]:
@@ -76,12 +77,8 @@ def test_readiness_follows_the_store_and_last_error_clears_after_recovery(collec
 
 
 def test_a_full_spool_answers_503_with_retry_after_and_grpc_unavailable_with_retry_info(tmp_path):
-    settings = Settings(
-        otlp_http="127.0.0.1:0",
-        otlp_grpc="127.0.0.1:0",
-        data_dir=str(tmp_path),
-        clickhouse_url="",
-        token="",
+    settings = local_settings(
+        tmp_path,
         batch_seconds=0.1,
         spool_bytes=20_000,
     )

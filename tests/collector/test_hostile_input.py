@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ._otlp import batch, logs_request, partial, post, prediction
-from .conftest import query
+from .conftest import local_settings, query
 
 POISON_NS = {"2^63": 1 << 63, "2^64-1": (1 << 64) - 1, "year 2200": 7_258_118_400 * 10**9, "1970": 1}
 
@@ -243,22 +243,20 @@ def test_expect_100_continue_and_keep_alive(collector):
 
 def test_oversized_chunked_body_is_413_without_keeping_it(collector):
     limit = collector.settings.max_body_bytes
-    head = (b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Type: application/x-protobuf\r\n\r\n")
+    head = (
+        b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/x-protobuf\r\n\r\n"
+    )
     answer = raw_http(collector.http_address, head + chunked(b"\0" * (limit + 10), 1 << 20))
     assert answer.startswith(b"HTTP/1.1 413")
     assert "HERON_MAX_BODY_BYTES" in status_pb2.Status.FromString(answer.split(b"\r\n\r\n", 1)[1]).message
 
 
 def test_500_stalled_connections_neither_stop_senders_nor_hold_threads_and_are_closed(tmp_path):
-    from heron_collector.collector import Collector, Settings
+    from heron_collector.collector import Collector
 
-    settings = Settings(
-        otlp_http="127.0.0.1:0",
-        otlp_grpc="127.0.0.1:0",
-        data_dir=str(tmp_path),
-        clickhouse_url="",
-        token="",
+    settings = local_settings(
+        tmp_path,
         batch_seconds=0.2,
         read_timeout=3,
     )
@@ -288,3 +286,19 @@ def test_500_stalled_connections_neither_stop_senders_nor_hold_threads_and_are_c
                 sock.close()
         assert closed >= 490, f"only {closed} of 500 stalled connections were closed after the read timeout"
         assert landed(collector, "past-the-stall")
+
+
+def test_a_20_mb_model_name_under_the_default_request_limit_is_rejected_naming_it(tmp_path):
+    from heron_collector.collector import Collector
+
+    settings = local_settings(tmp_path, batch_seconds=0.1)
+    assert settings.max_body_bytes >= 64 << 20
+    with Collector(settings) as collector:
+        huge = logs_request(prediction("huge", model="m" * (20 << 20)), prediction("neighbour"))
+        status, _, body = post(collector.http_address, "/v1/logs", huge.SerializeToString())
+        assert status == 200
+        reply = partial(body).partial_success
+        assert reply.rejected_log_records == 1 and "ml.model.name" in reply.error_message
+        assert landed(collector, "neighbour")
+        assert query(collector, "SELECT max(length(LogAttributes['ml.model.name'])) FROM heron.otel_logs") == [(7,)]
+        nothing_stuck(collector)

@@ -9,9 +9,9 @@ import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 
-from heron_collector.collector import Collector, Settings
+from heron_collector.collector import Collector
 
-from .conftest import query
+from .conftest import local_settings, query
 
 
 def request(*models: str, body_bytes: int = 0) -> logs_service_pb2.ExportLogsServiceRequest:
@@ -28,8 +28,7 @@ def request(*models: str, body_bytes: int = 0) -> logs_service_pb2.ExportLogsSer
 
 @pytest.fixture
 def guarded(tmp_path):
-    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=str(tmp_path),
-                        clickhouse_url="", token="s3cret", max_body_bytes=1 << 20)
+    settings = local_settings(tmp_path, token="s3cret", max_body_bytes=1 << 20)
     with Collector(settings) as running:
         yield running
 

@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 
-from heron_collector.collector import Collector, Settings
+from heron_collector.collector import Collector
 
-from .conftest import query
+from .conftest import local_settings, query
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"
@@ -187,8 +187,7 @@ def test_healthz_reports_ready(collector):
 
 @pytest.fixture
 def guarded(tmp_path):
-    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=str(tmp_path),
-                        clickhouse_url="", token="s3cret")
+    settings = local_settings(tmp_path, token="s3cret")
     with Collector(settings) as running:
         yield running
 
