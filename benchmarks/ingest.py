@@ -80,17 +80,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def admin_count(endpoint: str, model: str = "bench") -> int:
+def admin_count(admin: str, model: str = "bench") -> int:
     query = {"sql": "SELECT count() FROM heron.ml_predictions WHERE model_name = {m:String}",
              "parameters": {"m": model}}
-    post = urllib.request.Request(endpoint + "/admin/sql", data=json.dumps(query).encode(),
+    post = urllib.request.Request(admin + "/admin/sql", data=json.dumps(query).encode(),
                                   headers={"Content-Type": "application/json",
                                            "Authorization": f"Bearer {os.environ.get('HERON_COLLECTOR_TOKEN', '')}"})
     with urllib.request.urlopen(post, timeout=60) as reply:
         return int(json.loads(reply.read())["rows"][0][0])
 
 
-def send_and_wait(endpoint: str, payloads: list[bytes], expected_total: int) -> float:
+def send_and_wait(endpoint: str, admin: str, payloads: list[bytes], expected_total: int) -> float:
     """Seconds from the first request until ml_predictions holds `expected_total` rows."""
     host, port = endpoint.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
@@ -105,7 +105,7 @@ def send_and_wait(endpoint: str, payloads: list[bytes], expected_total: int) -> 
             if reply.status != 503:
                 raise SystemExit(f"collector answered {reply.status}")
             time.sleep(float(reply.getheader("Retry-After", "1")))
-    while admin_count(endpoint) < expected_total:
+    while admin_count(admin) < expected_total:
         time.sleep(0.05)
     return time.perf_counter() - start
 
@@ -133,17 +133,18 @@ def direct_insert(data: list[dict]) -> float:
     return elapsed
 
 
-def start_collector(data_dir: str) -> tuple[subprocess.Popen, str]:
-    http_port = free_port()
+def start_collector(data_dir: str) -> tuple[subprocess.Popen, str, str]:
+    """A collector on free loopback ports; returns it, its OTLP/HTTP and its admin base URLs."""
+    http_port, admin_port = free_port(), free_port()
     env = {**os.environ, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_OTLP_GRPC": f"127.0.0.1:{free_port()}",
-           "HERON_DATA_DIR": data_dir}
+           "HERON_ADMIN": f"127.0.0.1:{admin_port}", "HERON_DATA_DIR": data_dir}
     process = subprocess.Popen([sys.executable, "-m", "heron_collector", "collector"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{http_port}"
     for _ in range(600):
         try:
-            with urllib.request.urlopen(endpoint + "/healthz", timeout=1):
-                return process, endpoint
+            with urllib.request.urlopen(endpoint + "/readyz", timeout=1):
+                return process, endpoint, f"http://127.0.0.1:{admin_port}"
         except OSError:
             if process.poll() is not None:
                 raise SystemExit("the collector exited at start") from None
@@ -157,7 +158,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=20_000, help="1-row records to send")
     parser.add_argument("--batch-records", type=int, default=100, help="1,000-row records to send")
     parser.add_argument("--features", type=int, default=20, help="numeric features per row (plus 5 categorical)")
-    parser.add_argument("--endpoint", help="an already running collector (its admin endpoint must be reachable)")
+    parser.add_argument("--endpoint", help="an already running collector's OTLP/HTTP base URL")
+    parser.add_argument("--admin", default="http://127.0.0.1:4319", help="with --endpoint: its admin base URL")
     args = parser.parse_args()
     rng = random.Random(7)
 
@@ -174,15 +176,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as data_dir:
         process = None
-        endpoint = args.endpoint
+        endpoint, admin = args.endpoint, args.admin
         if not endpoint:
-            process, endpoint = start_collector(data_dir)
+            process, endpoint, admin = start_collector(data_dir)
         try:
-            base = admin_count(endpoint)
-            single_s = send_and_wait(endpoint, single_payloads, base + len(single_rows))
+            base = admin_count(admin)
+            single_s = send_and_wait(endpoint, admin, single_payloads, base + len(single_rows))
             print(f"single-row records: {len(single_rows) / single_s:,.0f} predictions/s ({single_s:.2f} s)",
                   flush=True)
-            batch_s = send_and_wait(endpoint, batch_payloads, base + len(single_rows) + len(batch_rows))
+            batch_s = send_and_wait(endpoint, admin, batch_payloads, base + len(single_rows) + len(batch_rows))
             print(f"1,000-row records:  {len(batch_rows) / batch_s:,.0f} predictions/s ({batch_s:.2f} s)", flush=True)
         finally:
             if process:

@@ -32,9 +32,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from ingest import free_port, request
 
 
-def start(data_dir: str, http_port: int) -> subprocess.Popen:
+def start(data_dir: str, http_port: int, admin_port: int) -> subprocess.Popen:
     env = {**os.environ, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_OTLP_GRPC": f"127.0.0.1:{free_port()}",
-           "HERON_DATA_DIR": data_dir}
+           "HERON_ADMIN": f"127.0.0.1:{admin_port}", "HERON_DATA_DIR": data_dir}
     process = subprocess.Popen([sys.executable, "-m", "heron_collector", "collector"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(1200):
@@ -123,8 +123,8 @@ def main() -> None:
     work = payloads(args.predictions, args.features, random.Random(11))
     print(f"{args.predictions:,} predictions in {len(work)} requests", flush=True)
     with tempfile.TemporaryDirectory() as data_dir:
-        port = free_port()
-        process = start(data_dir, port)
+        port, admin_port = free_port(), free_port()
+        process = start(data_dir, port, admin_port)
         senders = Senders(port, work)
         started = time.perf_counter()
         for thread in senders.threads:
@@ -135,11 +135,11 @@ def main() -> None:
         process.send_signal(signal.SIGKILL)
         process.wait()
         print(f"killed at {senders.acknowledged:,} acknowledged ({time.perf_counter() - started:.1f} s)", flush=True)
-        process = start(data_dir, port)
+        process = start(data_dir, port, admin_port)
         for thread in senders.threads:
             thread.join()
         while True:
-            stored, distinct = sql(port, "SELECT count(), uniqExact(prediction_id) FROM heron.ml_predictions")[0]
+            stored, distinct = sql(admin_port, "SELECT count(), uniqExact(prediction_id) FROM heron.ml_predictions")[0]
             if int(distinct) >= senders.acknowledged or time.perf_counter() - started > 3600:
                 break
             time.sleep(0.2)

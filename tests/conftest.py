@@ -45,13 +45,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn_collector(data_dir, http_port: int, grpc_port: int, **env: str) -> subprocess.Popen:
-    """`heron collector` as a user starts it, on these loopback ports over an embedded store in
-    `data_dir`; HERON_*/OTEL_* from the test's environment are left out, `env` added."""
+def spawn_collector(data_dir, http_port: int, grpc_port: int, admin_port: int | None = None,
+                    **env: str) -> subprocess.Popen:
+    """`heron collector` as a user starts it, on these loopback ports (admin on a free one unless
+    given) over an embedded store in `data_dir`; HERON_*/OTEL_* from the test's environment are
+    left out, `env` added."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    admin = f"127.0.0.1:{admin_port or free_port()}"
     return subprocess.Popen(
         [*HERON_CLI, "collector", "--otlp-grpc", f"127.0.0.1:{grpc_port}", "--data-dir", str(data_dir)],
-        env={**base, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_BATCH_SECONDS": "0.1", **env},
+        env={**base, "HERON_OTLP_HTTP": f"127.0.0.1:{http_port}", "HERON_ADMIN": admin, "HERON_BATCH_SECONDS": "0.1",
+             **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 

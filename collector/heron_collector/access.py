@@ -16,8 +16,9 @@ from typing import Any
 
 from heron import _env
 
-from .admin import run_sql
+from .admin import query_error, run_sql
 from .collector import state_path
+from .sql_guard import Refused
 from .store import Store, StoreURL
 
 
@@ -32,7 +33,12 @@ class Direct:
         self.store = Store(url)
 
     def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        return run_sql(self.store.reader(), sql, parameters)
+        try:
+            return run_sql(self.store.reader(), sql, parameters)
+        except Refused:
+            raise
+        except Exception as exc:
+            raise AccessError(query_error(exc)) from None
 
     def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
         from . import analytics

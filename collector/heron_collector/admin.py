@@ -1,9 +1,10 @@
-"""The collector's admin endpoint: read-only SQL, view refresh and status, over loopback HTTP.
+"""The collector's admin endpoint: read-only SQL, view refresh and status, on a listener of its own.
 
 In embedded mode only the collector's process can open the chDB path, so `heron sql`,
-`heron refresh` and `heron views` reach the data through here. SQL runs with ClickHouse's
-`readonly=1` in a session of its own (Store.reader), which refuses writes, DDL, SYSTEM
-commands, file access and setting changes.
+`heron refresh` and `heron views` reach the data through here. A statement is first judged by
+ClickHouse's parser (sql_guard: one read-only statement, no INTO OUTFILE, no table function that
+reaches outside, no SETTINGS), then runs in a session of its own (Store.reader) with
+`readonly = 1` and time, memory and result limits.
 """
 
 from __future__ import annotations
@@ -11,17 +12,39 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import sql_guard
+
 if TYPE_CHECKING:
     from .collector import Collector
 
+
 def run_sql(reader, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A query on the read-only session as {columns, types, rows} (rows capped by the session)."""
-    result = reader.query(sql, parameters=parameters or None)
+    """A query on the read-only session as {columns, types, rows} (rows capped by the session).
+
+    Raises sql_guard.Refused for anything but one read-only statement."""
+    sql_guard.check(reader, sql, parameters)
+    result = reader.query(sql + "\n", parameters=parameters or None)
     return {
         "columns": list(result.column_names),
         "types": [t.name for t in result.column_types],
         "rows": [list(row) for row in result.result_rows],
     }
+
+
+LIMIT_HINTS = {
+    "159": "HERON_ADMIN_MAX_SECONDS",
+    "241": "HERON_ADMIN_MAX_MEMORY_BYTES",
+}
+
+
+def query_error(exc: Exception) -> str:
+    """The engine's error as one line (no stack trace), naming the admin limit that stopped it."""
+    text = str(exc).split("Stack trace")[0].strip()
+    first = " ".join(text.split())[:600] or type(exc).__name__
+    for code, setting in LIMIT_HINTS.items():
+        if f"Code: {code}." in first:
+            return f"{first} — stopped by the admin limit {setting}"
+    return first
 
 
 def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[int, Any]:
@@ -39,8 +62,10 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
             return 400, {"error": 'body must be {"sql": "SELECT …", "parameters": {…}}'}
         try:
             return 200, run_sql(store.reader(), sql, request.get("parameters"))
-        except Exception as exc:  # a bad query is the caller's error, reported verbatim
-            return 400, {"error": str(exc)}
+        except sql_guard.Refused as exc:
+            return 403, {"error": str(exc)}
+        except Exception as exc:  # a bad query is the caller's error, reported in one line
+            return 400, {"error": query_error(exc)}
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 

@@ -35,6 +35,27 @@ TABLES = {"logs": ("otel_logs", LOG_COLUMNS), "traces": ("otel_traces", TRACE_CO
 COLUMNS = {"otel_logs": LOG_COLUMNS, "otel_traces": TRACE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}
 
 
+def loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def check_exposure(settings: Settings) -> None:
+    """A collector reachable from other hosts without a token: warn for OTLP, refuse for admin.
+
+    Anyone who reaches OTLP can write predictions; anyone who reaches admin can read every table,
+    so a non-loopback admin address requires HERON_COLLECTOR_TOKEN."""
+    if settings.token:
+        return
+    if not loopback(settings.admin):
+        raise ValueError(f"the admin endpoint would listen on {settings.admin} without a token: set "
+                         "HERON_COLLECTOR_TOKEN, or keep HERON_ADMIN on loopback (127.0.0.1:PORT)")
+    for name, address in (("OTLP/HTTP", settings.otlp_http), ("OTLP/gRPC", settings.otlp_grpc)):
+        if not loopback(address):
+            log.warning("%s listens on %s with no HERON_COLLECTOR_TOKEN: anyone who reaches it can send "
+                        "telemetry; set a token", name, address)
+
+
 def state_path(url: StoreURL) -> str:
     """Where a running embedded collector announces its admin address, beside its chDB path."""
     return url.path.rstrip("/") + ".collector.json"
@@ -48,6 +69,7 @@ class Busy(RuntimeError):
 class Settings:
     otlp_http: str = field(default_factory=_env.HERON_OTLP_HTTP.get)
     otlp_grpc: str = field(default_factory=_env.HERON_OTLP_GRPC.get)
+    admin: str = field(default_factory=_env.HERON_ADMIN.get)
     data_dir: str = field(default_factory=_env.HERON_DATA_DIR.get)
     clickhouse_url: str = field(default_factory=_env.HERON_CLICKHOUSE_URL.get)
     token: str = field(default_factory=_env.HERON_COLLECTOR_TOKEN.get)
@@ -85,12 +107,14 @@ class Collector:
         self.ready = threading.Event()
         self.started_at = time.time()
         self._http = None
+        self._admin_http = None
         self._grpc = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._store_error = ""
         self.http_address = ""
         self.grpc_address = ""
+        self.admin_address = ""
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Collector:
@@ -98,9 +122,11 @@ class Collector:
         from .http_server import start_http
 
         url = self.settings.store_url()
+        check_exposure(self.settings)
         self._http, self.http_address = start_http(self, self.settings.otlp_http)
         try:
             s = self.settings
+            self._admin_http, self.admin_address = start_http(self, s.admin, admin=True)
             self.spool = Spool(s.spool_path(), s.spool_bytes, fsync=s.spool_fsync == "always",
                                memory_bytes=s.buffer_bytes, segment_rows=s.batch_rows, segment_bytes=s.batch_bytes,
                                segment_seconds=s.batch_seconds)
@@ -122,8 +148,8 @@ class Collector:
             thread.start()
             self._threads.append(thread)
         self.ready.set()
-        log.info("heron collector ready: OTLP/HTTP %s, OTLP/gRPC %s, store %s, spool %s",
-                 self.http_address, self.grpc_address, url.redacted(), self.spool.directory)
+        log.info("heron collector ready: OTLP/HTTP %s, OTLP/gRPC %s, admin %s, store %s, spool %s",
+                 self.http_address, self.grpc_address, self.admin_address, url.redacted(), self.spool.directory)
         return self
 
     def stop(self) -> bool:
@@ -137,9 +163,10 @@ class Collector:
         if self._grpc is not None:
             self._grpc.stop(grace=2).wait()
             self._grpc = None
-        if self._http is not None:
-            self._http.stop()
-            self._http = None
+        for server in (self._http, self._admin_http):
+            if server is not None:
+                server.stop()
+        self._http = self._admin_http = None
         durable = True
         if self.writer is not None:
             if not self.writer.close(timeout=self.settings.shutdown_seconds):
@@ -194,12 +221,13 @@ class Collector:
 
     # --- what the receivers call -----------------------------------------------------------
     def authorized(self, header: str | None) -> bool:
-        """Constant-time check of `Authorization: Bearer <token>` when a token is configured."""
+        """Constant-time check of `Authorization: Bearer <token>` when a token is configured (the
+        scheme is case-insensitive, RFC 7235)."""
         token = self.settings.token
         if not token:
             return True
-        expected = f"Bearer {token}".encode()
-        return hmac.compare_digest((header or "").encode(), expected)
+        scheme, _, given = (header or "").strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
     def ingest(self, signal: str, body: bytes, content_type: str) -> tuple[int, str]:
         """Decode, check and spool one request durably; returns (rejected count, message).
@@ -267,7 +295,7 @@ class Collector:
     # --- the state file lets `heron sql` find a running embedded collector ------------------
     def _write_state(self, url: StoreURL) -> None:
         self._state = state_path(url)
-        state = {"pid": os.getpid(), "admin": f"http://{self.http_address}", "store": url.url,
+        state = {"pid": os.getpid(), "admin": f"http://{self.admin_address}", "store": url.url,
                  "database": url.database}
         with open(self._state + ".tmp", "w") as f:
             json.dump(state, f)

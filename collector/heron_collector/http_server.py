@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("heron.collector")
 PATHS = {"/v1/logs": "logs", "/v1/traces": "traces", "/v1/metrics": "metrics"}
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+UNAUTHORIZED_ADMIN = ("missing or wrong bearer token: the collector requires one; set HERON_COLLECTOR_TOKEN "
+                      "to the collector's token (sent as Authorization: Bearer …)")
 
 
 def _status(http_status: int, grpc_code: int, message: str, content_type: str,
@@ -58,10 +60,14 @@ def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> 
 
 
 class App:
-    """The ASGI application: routing and body limits here, the work on thread pools."""
+    """The ASGI application: routing and body limits here, the work on thread pools.
 
-    def __init__(self, collector: Collector) -> None:
+    One class serves both listeners: OTLP (`admin=False`) and admin (`admin=True`); each answers
+    health and /metrics, and only its own routes besides."""
+
+    def __init__(self, collector: Collector, admin: bool = False) -> None:
         self.collector = collector
+        self.admin = admin
         threads = collector.settings.ingest_threads
         self.ingest_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heron-otlp-http")
         self.admin_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="heron-admin")
@@ -98,16 +104,17 @@ class App:
                 from .metrics import CONTENT_TYPE
 
                 return _reply(200, collector.metrics.render(), CONTENT_TYPE)
-            if path.startswith("/admin/"):
+            if path.startswith("/admin/") and self.admin:
                 if not collector.authorized(headers.get("authorization")):
-                    return _json(401, {"error": "missing or wrong bearer token (HERON_COLLECTOR_TOKEN)"})
+                    return _json(401, {"error": UNAUTHORIZED_ADMIN})
                 return await self._admin("GET", path, b"")
-            return _json(404, {"error": f"no route GET {path}; OTLP/HTTP takes POST /v1/logs, /v1/traces"})
-        signal = PATHS.get(path)
-        if method != "POST" or (signal is None and not path.startswith("/admin/")):
-            return _json(404, {"error": f"no route {method} {path}; use POST /v1/logs, /v1/traces or /v1/metrics"},
-                         {"connection": "close"})
+            return _json(404, {"error": self._no_route(method, path)})
+        signal = None if self.admin else PATHS.get(path)
+        if method != "POST" or (signal is None and not (self.admin and path.startswith("/admin/"))):
+            return _json(404, {"error": self._no_route(method, path)}, {"connection": "close"})
         if not collector.authorized(headers.get("authorization")):
+            if self.admin:
+                return _json(401, {"error": UNAUTHORIZED_ADMIN}, {"connection": "close"})
             return _status(401, code_pb2.UNAUTHENTICATED,
                            "missing or wrong bearer token: set Authorization: Bearer $HERON_COLLECTOR_TOKEN",
                            content_type, {"connection": "close"})
@@ -120,6 +127,14 @@ class App:
             return await self._admin("POST", path, raw)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.ingest_pool, self._ingest, signal, raw, headers, content_type)
+
+    def _no_route(self, method: str, path: str) -> str:
+        if self.admin:
+            return (f"no admin route {method} {path}; try POST /admin/sql, POST /admin/refresh, GET /admin/views "
+                    "(OTLP is on HERON_OTLP_HTTP)")
+        if path.startswith("/admin/"):
+            return f"the admin endpoint is not on the OTLP port: it listens on {self.collector.admin_address}"
+        return f"no route {method} {path}; OTLP/HTTP takes POST /v1/logs, /v1/traces or /v1/metrics"
 
     def _ingest(self, signal: str, raw: bytes, headers: dict[str, str], content_type: str) -> Reply:
         from .collector import RETRY_AFTER_S, Busy
@@ -192,7 +207,7 @@ async def _read_body(receive: Any, headers: dict[str, str], limit: int) -> bytes
 class HttpServer:
     """Hypercorn serving `App` on an event loop in a daemon thread."""
 
-    def __init__(self, collector: Collector, address: str) -> None:
+    def __init__(self, collector: Collector, address: str, admin: bool = False) -> None:
         from hypercorn.config import Config
 
         host, _, port = address.rpartition(":")
@@ -205,13 +220,14 @@ class HttpServer:
         config.errorlog = logging.getLogger("heron.collector.http")
         config.graceful_timeout = 5.0
         config.backlog = 1024
-        self.app = App(collector)
+        self.app = App(collector, admin)
         self._config = config
         try:
             self._sockets = config.create_sockets()
         except OSError as exc:
-            raise OSError(f"cannot listen for OTLP/HTTP on {address} ({exc}); set --otlp-http / HERON_OTLP_HTTP") \
-                from exc
+            what, setting = ("the admin endpoint", "--admin / HERON_ADMIN") if admin else \
+                ("OTLP/HTTP", "--otlp-http / HERON_OTLP_HTTP")
+            raise OSError(f"cannot listen for {what} on {address} ({exc}); set {setting}") from exc
         bound = self._sockets.insecure_sockets[0].getsockname()
         self.address = f"{bound[0]}:{bound[1]}"
         self._loop = asyncio.new_event_loop()
@@ -246,7 +262,7 @@ class HttpServer:
         self.app.admin_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def start_http(collector: Collector, address: str) -> tuple[HttpServer, str]:
+def start_http(collector: Collector, address: str, admin: bool = False) -> tuple[HttpServer, str]:
     """Bind and serve in a daemon thread; returns the server and its actual host:port."""
-    server = HttpServer(collector, address)
+    server = HttpServer(collector, address, admin)
     return server, server.address

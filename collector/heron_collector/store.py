@@ -207,7 +207,6 @@ def retryable(exc: Exception) -> bool:
     return int(match.group(1)) in RETRYABLE_CODES
 
 
-MAX_RESULT_ROWS = 100_000
 # Every insert is deduplicated by its token, in the target table and in the views it feeds, so a
 # replayed spool segment is stored once (the tables carry non_replicated_deduplication_window).
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "insert_deduplicate": 1}
@@ -258,7 +257,15 @@ class Store:
         is also how a server deployment should run untrusted SQL.
         """
         if self._reader is None:
-            limits = {"max_result_rows": MAX_RESULT_ROWS, "result_overflow_mode": "break"}
+            import threading
+
+            limits = {
+                "max_execution_time": _env.HERON_ADMIN_MAX_SECONDS.get(),
+                "max_memory_usage": _env.HERON_ADMIN_MAX_MEMORY_BYTES.get(),
+                "max_result_rows": _env.HERON_ADMIN_MAX_RESULT_ROWS.get(),
+                "max_result_bytes": _env.HERON_ADMIN_MAX_RESULT_BYTES.get(),
+                "result_overflow_mode": "break",
+            }
             if self.url.embedded:
                 raw = connect(self.url)
                 for name, value in limits.items():
@@ -266,7 +273,8 @@ class Store:
                 raw.command("SET readonly = 1")
             else:
                 raw = connect(self.url, settings={**limits, "readonly": 1})
-            self._reader = LockedClient(raw, self._lock)
+            # A lock of its own: a long admin query never holds up the writer's session.
+            self._reader = LockedClient(raw, threading.RLock())
         return self._reader
 
     def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str], token: str) -> None:

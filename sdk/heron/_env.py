@@ -175,7 +175,28 @@ HERON_TTL_DAYS = Var(
 )
 HERON_OTLP_HTTP = Var(
     "HERON_OTLP_HTTP", "127.0.0.1:4318", parse_host_port,
-    "Listen address of the collector's OTLP/HTTP receiver (also /livez, /readyz, /metrics and the admin endpoint).",
+    "Listen address of the collector's OTLP/HTTP receiver (also /livez, /readyz and /metrics).",
+)
+HERON_ADMIN = Var(
+    "HERON_ADMIN", "127.0.0.1:4319", parse_host_port,
+    "Listen address of the collector's admin endpoint (read-only SQL, refresh, view status), apart from "
+    "OTLP. A non-loopback address needs HERON_COLLECTOR_TOKEN, or the collector refuses to start.",
+)
+HERON_ADMIN_MAX_SECONDS = Var(
+    "HERON_ADMIN_MAX_SECONDS", 30.0, parse_positive_float,
+    "Longest an admin query may run before ClickHouse stops it.",
+)
+HERON_ADMIN_MAX_MEMORY_BYTES = Var(
+    "HERON_ADMIN_MAX_MEMORY_BYTES", 2 * 1024 * 1024 * 1024, parse_positive_int,
+    "Most memory one admin query may use before ClickHouse stops it.",
+)
+HERON_ADMIN_MAX_RESULT_ROWS = Var(
+    "HERON_ADMIN_MAX_RESULT_ROWS", 100_000, parse_positive_int,
+    "Most rows an admin query returns (the rest is cut off).",
+)
+HERON_ADMIN_MAX_RESULT_BYTES = Var(
+    "HERON_ADMIN_MAX_RESULT_BYTES", 64 * 1024 * 1024, parse_positive_int,
+    "Most bytes of result an admin query returns (the rest is cut off).",
 )
 HERON_OTLP_GRPC = Var(
     "HERON_OTLP_GRPC", "127.0.0.1:4317", parse_host_port,

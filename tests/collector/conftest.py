@@ -10,7 +10,8 @@ from heron_collector.collector import Collector, Settings
 def local_settings(data_dir, **overrides) -> Settings:
     """Settings of a collector on ephemeral loopback ports over an embedded store in `data_dir`,
     whatever the environment says; `overrides` on top."""
-    return Settings(**{"otlp_http": "127.0.0.1:0", "otlp_grpc": "127.0.0.1:0", "data_dir": str(data_dir),
+    return Settings(**{"otlp_http": "127.0.0.1:0", "otlp_grpc": "127.0.0.1:0", "admin": "127.0.0.1:0",
+                       "data_dir": str(data_dir),
                        "clickhouse_url": "", "token": "", "batch_seconds": 0.2, **overrides})
 
 

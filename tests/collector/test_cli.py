@@ -50,7 +50,7 @@ def test_heron_sql_refuses_writes_with_a_clear_error(collector_process):
     _, data_dir = collector_process
     result = heron("sql", "--data-dir", str(data_dir), "DROP TABLE heron.ml_predictions")
     assert result.returncode == 2
-    assert "readonly" in result.stderr.lower()
+    assert "DROP statements are not allowed" in result.stderr and "read-only" in result.stderr
 
 
 def test_migrate_then_sql_open_the_store_directly_when_no_collector_runs(tmp_path):

@@ -96,9 +96,9 @@ def stored_ids(base_url: str) -> tuple[dict[str, int], dict[str, int]]:
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(tmp_path):
-    http_port, grpc_port = free_port(), free_port()
-    url = f"http://127.0.0.1:{http_port}"
-    process = spawn_collector(tmp_path, http_port, grpc_port, HERON_BATCH_SECONDS="0.5")
+    http_port, grpc_port, admin_port = free_port(), free_port(), free_port()
+    url, admin = f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{admin_port}"
+    process = spawn_collector(tmp_path, http_port, grpc_port, admin_port, HERON_BATCH_SECONDS="0.5")
     wait_ready(url, process)
     sender = Sender(f"{url}/v1/logs")
     sender.thread.start()
@@ -107,7 +107,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(t
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         acknowledged_before_kill = len(sender.acknowledged)
-        process = spawn_collector(tmp_path, http_port, grpc_port, HERON_BATCH_SECONDS="0.5")
+        process = spawn_collector(tmp_path, http_port, grpc_port, admin_port, HERON_BATCH_SECONDS="0.5")
         wait_ready(url, process)
         time.sleep(3)
     finally:
@@ -117,7 +117,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(t
         assert len(sender.acknowledged) > acknowledged_before_kill, "nothing was acknowledged after the restart"
         deadline = time.monotonic() + 60
         while True:
-            logs, predictions = stored_ids(url)
+            logs, predictions = stored_ids(admin)
             if sender.acknowledged <= set(predictions) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)

@@ -192,22 +192,36 @@ def guarded(tmp_path):
         yield running
 
 
-def test_bearer_token_is_required_on_otlp_and_admin(guarded):
+def post_admin(collector, body: dict, **headers: str):
+    host, port = collector.admin_address.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("POST", "/admin/sql", body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
+    reply = conn.getresponse()
+    return reply.status, json.loads(reply.read())
+
+
+def test_bearer_token_is_required_on_otlp_and_admin_and_its_scheme_is_case_insensitive(guarded):
     assert post(guarded, "/v1/logs", log_request(prediction("x")))[0] == 401
     assert post(guarded, "/v1/logs", log_request(prediction("x")), Authorization="Bearer wrong")[0] == 401
-    assert post(guarded, "/admin/sql", b'{"sql": "SELECT 1"}', "application/json")[0] == 401
+    status, answer = post_admin(guarded, {"sql": "SELECT 1"})
+    assert status == 401 and "HERON_COLLECTOR_TOKEN" in answer["error"]
     assert post(guarded, "/v1/logs", log_request(prediction("x")), Authorization="Bearer s3cret")[0] == 200
-    status, _, body = post(guarded, "/admin/sql", b'{"sql": "SELECT 1 AS one"}', "application/json",
-                           Authorization="Bearer s3cret")
-    assert (status, json.loads(body)["rows"]) == (200, [[1]])
+    assert post(guarded, "/v1/logs", log_request(prediction("y")), Authorization="bearer s3cret")[0] == 200
+    status, answer = post_admin(guarded, {"sql": "SELECT 1 AS one"}, Authorization="BEARER s3cret")
+    assert (status, answer["rows"]) == (200, [[1]])
+
+
+def test_the_admin_endpoint_is_not_on_the_otlp_port(collector):
+    status, _, body = post(collector, "/admin/sql", b'{"sql": "SELECT 1"}', "application/json")
+    assert status == 404
+    assert collector.admin_address in json.loads(body)["error"]
+    assert collector.admin_address != collector.http_address
 
 
 def test_admin_sql_is_read_only(collector):
-    status, _, body = post(collector, "/admin/sql", json.dumps({"sql": "DROP TABLE heron.otel_logs"}).encode(),
-                           "application/json")
-    assert status == 400
-    assert "readonly" in json.loads(body)["error"].lower()
-    status, _, body = post(collector, "/admin/sql", json.dumps(
-        {"sql": "SELECT count() AS n FROM heron.otel_logs WHERE ServiceName = {s:String}",
-         "parameters": {"s": "svc"}}).encode(), "application/json")
-    assert (status, json.loads(body)["columns"]) == (200, ["n"])
+    status, answer = post_admin(collector, {"sql": "DROP TABLE heron.otel_logs"})
+    assert status == 403
+    assert "not allowed" in answer["error"]
+    status, answer = post_admin(collector, {"sql": "SELECT count() AS n FROM heron.otel_logs WHERE ServiceName = "
+                                                   "{s:String}", "parameters": {"s": "svc"}})
+    assert (status, answer["columns"]) == (200, ["n"])
