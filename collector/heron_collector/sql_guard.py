@@ -1,9 +1,10 @@
 """Deciding that admin SQL only reads, with ClickHouse's own parser.
 
 `check` asks the engine to parse the text (`formatQuery`, one statement only) and for its syntax
-tree (`EXPLAIN AST`; both parse and run nothing) and refuses, naming what and why: more than one statement, any statement that is not a
-SELECT / SHOW / DESCRIBE / EXISTS / EXPLAIN, `INTO OUTFILE`, a `SETTINGS` clause, a table function
-other than the pure generators below, and the `file()` function. The read-only session it then
+tree (`EXPLAIN AST`; both parse and run nothing) and refuses, naming what and why: more than one
+statement, any statement that is not a SELECT / SHOW / DESCRIBE / EXISTS / EXPLAIN, `INTO
+OUTFILE`, a `SETTINGS` clause, a table function other than the pure generators below, and the
+`file()` function. The read-only session it then
 runs in (`readonly = 1`, time, memory and result limits; Store.reader) is the second line.
 """
 
