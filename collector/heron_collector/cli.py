@@ -40,6 +40,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
         settings.otlp_http = _env.parse_host_port(args.otlp_http)
     if args.otlp_grpc:
         settings.otlp_grpc = _env.parse_host_port(args.otlp_grpc)
+    if args.admin:
+        settings.admin = _env.parse_host_port(args.admin)
     if args.data_dir:
         settings.data_dir = args.data_dir
     if args.clickhouse_url:
@@ -83,8 +85,20 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r", 127: "\\x7f"}
+
+
+def _cell(value: Any) -> str:
+    """A value as one table cell: control characters escaped, so a name cannot break the table."""
+    return _format_value(value).translate(_CONTROL)
+
+
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=sys.stdout) -> None:
-    cells = [[_format_value(v) for v in row] for row in rows]
+    if not rows:
+        print("(no rows)", file=out)
+        return
+    columns = [_cell(c) for c in columns]
+    cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
@@ -109,7 +123,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(json.dumps([dict(zip(result["columns"], row, strict=True)) for row in result["rows"]], default=str))
         elif args.format == "tsv":
             for row in result["rows"]:
-                print("\t".join(_format_value(v) for v in row))
+                print("\t".join(_cell(v) for v in row))
         else:
             print_table(result["columns"], result["rows"])
         return 0
@@ -130,16 +144,31 @@ def cmd_views(args: argparse.Namespace) -> int:
     def run(access) -> int:
         views = access.views()
         columns = ["view", "status", "last_success_time", "next_refresh_time", "exception"]
-        print_table(columns, [[v.get(c) for c in columns] for v in views])
+        rows = [[v.get(c) for c in columns] for v in views]
+        for row in rows:  # the engine's first line; the stack trace is in the collector's log
+            row[-1] = one_line(row[-1]) if row[-1] else row[-1]
+        print_table(columns, rows)
         return 1 if any(v.get("exception") for v in views) else 0
 
     return _with_access(args, run)
+
+
+def one_line(text: str) -> str:
+    """An engine error without its stack trace, on one line."""
+    return " ".join(str(text).split("Stack trace")[0].split())[:600]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.main(args.options)
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="heron", description="Heron: ML model monitoring on OpenTelemetry + ClickHouse")
     root.add_argument("--version", action="version", version=f"heron {__version__}")
     root.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    root.add_argument("--debug", action="store_true", help="debug logging, and a full traceback on errors")
     sub = root.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("collector", help="receive OTLP and store it in ClickHouse")
@@ -147,6 +176,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"OTLP/HTTP listen address (env HERON_OTLP_HTTP, default {_env.HERON_OTLP_HTTP.default})")
     p.add_argument("--otlp-grpc", default=None, metavar="HOST:PORT",
                    help=f"OTLP/gRPC listen address (env HERON_OTLP_GRPC, default {_env.HERON_OTLP_GRPC.default})")
+    p.add_argument("--admin", default=None, metavar="HOST:PORT",
+                   help=f"admin endpoint listen address (env HERON_ADMIN, default {_env.HERON_ADMIN.default}); "
+                        "off loopback it needs HERON_COLLECTOR_TOKEN")
     _store_options(p)
     p.set_defaults(func=cmd_collector)
 
@@ -156,7 +188,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sql", help="run a read-only query and print the result")
     p.add_argument("query", help='for example "SELECT count() FROM heron.ml_predictions"')
-    p.add_argument("--format", choices=("table", "tsv", "json"), default="table")
+    p.add_argument("--format", choices=("table", "tsv", "json"), default="table",
+                   help="table: aligned columns for reading (default); tsv: tab-separated, no header, for "
+                        "scripts; json: a list of objects, one per row")
     _store_options(p)
     p.set_defaults(func=cmd_sql)
 
@@ -169,17 +203,28 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("views", help="each analytics view's last refresh, status and error")
     _store_options(p)
     p.set_defaults(func=cmd_views)
+
+    p = sub.add_parser("demo", help="a model monitored end to end on this machine (what `make demo` runs)",
+                       add_help=False)
+    p.add_argument("options", nargs=argparse.REMAINDER, help="the demo's own options (heron demo --help)")
+    p.set_defaults(func=cmd_demo)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (StoreError, ValueError, RuntimeError) as exc:
-        print(f"heron {args.command}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line that says the fix; the traceback only when asked for
+        if args.debug:
+            raise
+        known = isinstance(exc, (StoreError, ValueError, RuntimeError, OSError))
+        hint = "" if known else " (run with --debug for the traceback)"
+        print(f"heron {args.command}: {one_line(exc) or type(exc).__name__}{hint}", file=sys.stderr)
         return 2
 
 

@@ -143,8 +143,8 @@ def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int)
 
     rng = np.random.default_rng(7)
     say("Starting an embedded collector (OTLP → ClickHouse engine in this process) …")
-    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", data_dir=data_dir, clickhouse_url="",
-                        batch_seconds=0.2)
+    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", admin="127.0.0.1:0", data_dir=data_dir,
+                        clickhouse_url="", batch_seconds=0.2)
     with Collector(settings) as collector:
         client = collector.store.client
         say(f"  OTLP/HTTP on {collector.http_address}, store {collector.store.url.path}")

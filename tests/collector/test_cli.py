@@ -81,3 +81,38 @@ def test_refresh_then_views_through_the_running_collector(collector_process):
     assert lines[0].split() == ["view", "status", "last_success_time", "next_refresh_time", "exception"]
     listed = {line.split()[0] for line in lines[2:]}
     assert {"ml_drift_mv", "ml_performance_mv", "ml_sla_mv"} <= listed
+
+
+def test_empty_results_say_so_and_control_characters_do_not_break_the_table(tmp_path):
+    data_dir = tmp_path / "data"
+    assert heron("migrate", "--data-dir", str(data_dir)).returncode == 0
+    empty = heron("sql", "--data-dir", str(data_dir), "SELECT * FROM heron.ml_predictions")
+    assert (empty.returncode, empty.stdout.strip()) == (0, "(no rows)")
+    tricky = heron("sql", "--data-dir", str(data_dir), "SELECT 'a\\nb\\tc' AS name, 1 AS n")
+    lines = tricky.stdout.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("a\\nb\\tc"), tricky.stdout
+
+
+def test_errors_are_one_line_with_the_fix_and_every_option_has_help(tmp_path):
+    result = heron("sql", "--data-dir", str(tmp_path / "none"), "SELECT 1")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "heron collector" in result.stderr
+    data_dir = tmp_path / "data"
+    assert heron("migrate", "--data-dir", str(data_dir)).returncode == 0
+    bad = heron("sql", "--data-dir", str(data_dir), "SELECT no_such_column FROM heron.ml_predictions")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    assert "tab-separated" in heron("sql", "--help").stdout
+
+
+def test_every_command_and_option_has_help():
+    import argparse
+
+    from heron_collector.cli import parser
+
+    root = parser()
+    commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    assert {"collector", "migrate", "sql", "refresh", "views", "demo"} <= set(commands.choices)
+    for name, sub in commands.choices.items():
+        assert any(c.dest == name and c.help for c in commands._choices_actions), f"{name} has no help"
+        for action in sub._actions:
+            assert action.help, f"heron {name} {action.option_strings or action.dest} has no help"
