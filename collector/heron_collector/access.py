@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from heron import _env
 
@@ -50,6 +52,13 @@ class Direct:
 
         return analytics.view_status(self.store.client, self.store.database)
 
+    def config(self, model: str, values: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        from . import config
+
+        if values:
+            return config.set_values(self.store.client, self.store.database, model, values)
+        return config.show(self.store.client, self.store.database, model)
+
     def close(self) -> None:
         self.store.close()
 
@@ -68,7 +77,7 @@ class Remote:
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:
+            with urllib.request.urlopen(request, timeout=timeout, context=tls_context(self.admin_url)) as reply:
                 return json.loads(reply.read())
         except urllib.error.HTTPError as exc:
             try:
@@ -88,8 +97,25 @@ class Remote:
     def views(self) -> list[dict[str, Any]]:
         return self._call("GET", "/admin/views")["views"]
 
+    def config(self, model: str, values: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        if values:
+            return self._call("POST", "/admin/config", {"model": model, "values": values})["settings"]
+        return self._call("GET", f"/admin/config?model={quote(model)}")["settings"]
+
     def close(self) -> None:
         pass
+
+
+def tls_context(url: str) -> ssl.SSLContext | None:
+    """For an https admin URL: trust HERON_TLS_CERT (a self-signed collector's own certificate)
+    besides the system's authorities."""
+    if not url.startswith("https://"):
+        return None
+    context = ssl.create_default_context()
+    cert = _env.HERON_TLS_CERT.get()
+    if cert and os.path.isfile(cert):
+        context.load_verify_locations(cafile=cert)
+    return context
 
 
 def running_collector(url: StoreURL) -> str | None:
@@ -97,7 +123,7 @@ def running_collector(url: StoreURL) -> str | None:
     try:
         with open(state_path(url)) as f:
             state = json.load(f)
-        with urllib.request.urlopen(state["admin"] + "/livez", timeout=2) as reply:
+        with urllib.request.urlopen(state["admin"] + "/livez", timeout=2, context=tls_context(state["admin"])) as reply:
             if reply.status == 200:
                 return state["admin"]
     except (OSError, ValueError, KeyError):

@@ -66,6 +66,18 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
             return 403, {"error": str(exc)}
         except Exception as exc:  # a bad query is the caller's error, reported in one line
             return 400, {"error": query_error(exc)}
+    if route == "/admin/config":
+        from . import config
+
+        try:
+            if method == "GET":
+                model = request.get("model") or _query_param(path, "model") or "*"
+                return 200, {"settings": config.show(store.client, store.database, model)}
+            if method == "POST":
+                return 200, {"settings": config.set_values(store.client, store.database, request.get("model"),
+                                                           request.get("values") or {})}
+        except config.ConfigError as exc:
+            return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 
@@ -76,4 +88,10 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         if method == "GET" and route == "/admin/views":
             return 200, {"views": analytics.view_status(store.client, store.database)}
     return 404, {"error": f"no admin route {method} {route}; try POST /admin/sql, POST /admin/refresh, "
-                          "GET /admin/views"}
+                          "GET /admin/views, GET or POST /admin/config"}
+
+
+def _query_param(path: str, name: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return (parse_qs(urlsplit(path).query).get(name) or [""])[0]

@@ -153,6 +153,27 @@ def cmd_views(args: argparse.Namespace) -> int:
     return _with_access(args, run)
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from .config import SETTINGS, ConfigError
+
+    values = {}
+    for item in args.assignments or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{item!r} is not NAME=VALUE; the settings are: {', '.join(SETTINGS)}")
+        values[name.strip()] = value
+    if args.action == "set" and not values:
+        raise ConfigError(f"heron config set needs NAME=VALUE pairs; the settings are: {', '.join(SETTINGS)}")
+
+    def run(access) -> int:
+        rows = access.config(args.model, values if args.action == "set" else None)
+        print_table(["setting", "value", "source", "allowed"], [[r["setting"], r["value"], r["source"], r["allowed"]]
+                                                                for r in rows])
+        return 0
+
+    return _with_access(args, run)
+
+
 def one_line(text: str) -> str:
     """An engine error without its stack trace, on one line."""
     return " ".join(str(text).split("Stack trace")[0].split())[:600]
@@ -204,6 +225,17 @@ def parser() -> argparse.ArgumentParser:
     _store_options(p)
     p.set_defaults(func=cmd_views)
 
+    p = sub.add_parser("config", help="show or set a model's monitoring settings (windows, reference, SLO …)",
+                       description="heron config show --model churn\n"
+                                   "heron config set --model churn window_seconds=86400 slo_p99_ms=250\n"
+                                   "--model '*' is the default of every model without its own settings.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("show", "set"), help="show the effective settings, or set some")
+    p.add_argument("assignments", nargs="*", metavar="NAME=VALUE", help="with set: the settings to change")
+    p.add_argument("--model", required=True, help="the model's name, or '*' for the default of every model")
+    _store_options(p)
+    p.set_defaults(func=cmd_config)
+
     p = sub.add_parser("demo", help="a model monitored end to end on this machine (what `make demo` runs)",
                        add_help=False)
     p.add_argument("options", nargs=argparse.REMAINDER, help="the demo's own options (heron demo --help)")
@@ -212,7 +244,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args, extra = root.parse_known_args(argv)
+    if extra:  # NAME=VALUE pairs of `heron config set` may come after its options
+        if args.command == "config" and all("=" in e and not e.startswith("-") for e in extra):
+            args.assignments = [*(args.assignments or []), *extra]
+        else:
+            root.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

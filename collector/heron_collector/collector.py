@@ -73,6 +73,8 @@ class Settings:
     data_dir: str = field(default_factory=_env.HERON_DATA_DIR.get)
     clickhouse_url: str = field(default_factory=_env.HERON_CLICKHOUSE_URL.get)
     token: str = field(default_factory=_env.HERON_COLLECTOR_TOKEN.get)
+    tls_cert: str = field(default_factory=_env.HERON_TLS_CERT.get)
+    tls_key: str = field(default_factory=_env.HERON_TLS_KEY.get)
     max_body_bytes: int = field(default_factory=_env.HERON_MAX_BODY_BYTES.get)
     batch_rows: int = field(default_factory=_env.HERON_BATCH_ROWS.get)
     batch_seconds: float = field(default_factory=_env.HERON_BATCH_SECONDS.get)
@@ -90,6 +92,17 @@ class Settings:
 
     def store_url(self) -> StoreURL:
         return resolve_url(self.clickhouse_url or None, data_dir=self.data_dir)
+
+    def tls(self) -> tuple[str, str] | None:
+        """(certificate, key) paths when TLS is configured; both or neither, and readable."""
+        if not self.tls_cert and not self.tls_key:
+            return None
+        if not (self.tls_cert and self.tls_key):
+            raise ValueError("TLS needs both HERON_TLS_CERT and HERON_TLS_KEY (PEM files)")
+        for name, path in (("HERON_TLS_CERT", self.tls_cert), ("HERON_TLS_KEY", self.tls_key)):
+            if not os.path.isfile(path) or not os.access(path, os.R_OK):
+                raise ValueError(f"{name}={path!r} is not a readable file")
+        return self.tls_cert, self.tls_key
 
     def spool_path(self) -> str:
         return os.path.abspath(self.spool_dir or os.path.join(self.data_dir, "spool"))
@@ -295,7 +308,8 @@ class Collector:
     # --- the state file lets `heron sql` find a running embedded collector ------------------
     def _write_state(self, url: StoreURL) -> None:
         self._state = state_path(url)
-        state = {"pid": os.getpid(), "admin": f"http://{self.admin_address}", "store": url.url,
+        scheme = "https" if self.settings.tls() else "http"
+        state = {"pid": os.getpid(), "admin": f"{scheme}://{self.admin_address}", "store": url.url,
                  "database": url.database}
         with open(self._state + ".tmp", "w") as f:
             json.dump(state, f)

@@ -83,7 +83,13 @@ def start_grpc(collector: Collector, address: str) -> tuple[grpc.Server, str]:
         for signal, service in SERVICES.items()
     ]
     server.add_generic_rpc_handlers(handlers)
-    port = server.add_insecure_port(address)
+    tls = collector.settings.tls()
+    if tls:
+        with open(tls[0], "rb") as cert, open(tls[1], "rb") as key:
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen for OTLP/gRPC on {address} (in use?); set --otlp-grpc / HERON_OTLP_GRPC")
     server.start()

@@ -107,7 +107,8 @@ class App:
             if path.startswith("/admin/") and self.admin:
                 if not collector.authorized(headers.get("authorization")):
                     return _json(401, {"error": UNAUTHORIZED_ADMIN})
-                return await self._admin("GET", path, b"")
+                query = scope.get("query_string", b"").decode("latin-1")
+                return await self._admin("GET", path + ("?" + query if query else ""), b"")
             return _json(404, {"error": self._no_route(method, path)})
         signal = None if self.admin else PATHS.get(path)
         if method != "POST" or (signal is None and not (self.admin and path.startswith("/admin/"))):
@@ -220,6 +221,9 @@ class HttpServer:
         config.errorlog = logging.getLogger("heron.collector.http")
         config.graceful_timeout = 5.0
         config.backlog = 1024
+        tls = collector.settings.tls()
+        if tls:
+            config.certfile, config.keyfile = tls
         self.app = App(collector, admin)
         self._config = config
         try:
@@ -228,7 +232,7 @@ class HttpServer:
             what, setting = ("the admin endpoint", "--admin / HERON_ADMIN") if admin else \
                 ("OTLP/HTTP", "--otlp-http / HERON_OTLP_HTTP")
             raise OSError(f"cannot listen for {what} on {address} ({exc}); set {setting}") from exc
-        bound = self._sockets.insecure_sockets[0].getsockname()
+        bound = (self._sockets.secure_sockets or self._sockets.insecure_sockets)[0].getsockname()
         self.address = f"{bound[0]}:{bound[1]}"
         self._loop = asyncio.new_event_loop()
         self._stopped: asyncio.Event | None = None

@@ -202,6 +202,15 @@ HERON_OTLP_GRPC = Var(
     "HERON_OTLP_GRPC", "127.0.0.1:4317", parse_host_port,
     "Listen address of the collector's OTLP/gRPC receiver.",
 )
+HERON_TLS_CERT = Var(
+    "HERON_TLS_CERT", "", _str,
+    "PEM certificate (chain) file: with HERON_TLS_KEY, OTLP/HTTP, OTLP/gRPC and admin serve TLS only. The "
+    "CLI trusts it when it reaches the admin endpoint.",
+)
+HERON_TLS_KEY = Var(
+    "HERON_TLS_KEY", "", _str,
+    "PEM private key file of HERON_TLS_CERT.",
+)
 HERON_COLLECTOR_TOKEN = Var(
     "HERON_COLLECTOR_TOKEN", "", _str,
     "Bearer token required on every OTLP and admin request when set.",

@@ -1,0 +1,196 @@
+"""Each model's monitoring settings, shown and changed through one typed table of settings.
+
+The settings live in ClickHouse tables the scheduled views read (queries/views/00_config.sql,
+30_performance.sql, 40_slo.sql); this module is the only writer. Every value is parsed and
+range-checked here, the model name too, and written with bound parameters — never as SQL text.
+`set_values` keeps what it does not change: a model's ml_monitor_config row replaces the '*' row
+as a whole, so a new row starts from the model's current effective values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .migrations import identifier
+
+DAY = 86400
+
+
+class ConfigError(ValueError):
+    """A setting name, value or model name is not valid; the message names it and what is allowed."""
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(str(text).strip())
+        if not low <= value <= high:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(str(text).strip())
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = str(text).strip().lower()
+        if value not in choices:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _timestamp(text: str) -> dt.datetime | None:
+    if str(text).strip().lower() in ("", "null", "none"):
+        return None
+    value = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    table: str
+    column: str
+    ch_type: str  # the bound parameter's ClickHouse type
+    parse: Callable[[str], Any]
+    allowed: str
+    default: Any
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("window_seconds", "ml_monitor_config", "window_seconds", "UInt32", _whole(60, 366 * DAY),
+            "whole seconds from 60 to 31622400 (366 days)", 3600, "width of the analysis windows"),
+    Setting("lookback_seconds", "ml_monitor_config", "lookback_seconds", "UInt32", _whole(0, 3660 * DAY),
+            "whole seconds from 0 to 316224000", 259200, "windows overlapping [now − look-back, now] are recomputed"),
+    Setting("reference", "ml_monitor_config", "reference", "String", _choice("auto", "profile", "sample", "window"),
+            "auto, profile, sample or window", "auto", "what drift compares against"),
+    Setting("reference_start", "ml_monitor_config", "reference_start", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
+            "an ISO time such as 2026-11-01T00:00:00Z, or null", None, "start of a 'window' reference"),
+    Setting("reference_end", "ml_monitor_config", "reference_end", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
+            "an ISO time such as 2026-11-08T00:00:00Z, or null", None, "end of a 'window' reference"),
+    Setting("bins", "ml_monitor_config", "bins", "UInt16", _whole(2, 1000), "a whole number from 2 to 1000", 20,
+            "quantile bins per numeric feature"),
+    Setting("small_sample", "ml_monitor_config", "small_sample", "UInt32", _whole(0, 10**9),
+            "a whole number from 0 to 1000000000", 1000, "up to this many rows the verdict is a p-value test"),
+    Setting("ks_exact_max_reference", "ml_monitor_config", "ks_exact_max_reference", "UInt32", _whole(0, 10**9),
+            "a whole number from 0 to 1000000000", 20000, "exact KS up to this many reference values"),
+    Setting("drift_share", "ml_monitor_config", "drift_share", "Float64", _number(0, 1, low_open=True),
+            "a number above 0 and at most 1", 0.5, "share of drifted features that flags the dataset"),
+    Setting("label_lookback_seconds", "ml_performance_config", "label_lookback_seconds", "UInt32",
+            _whole(0, 3660 * DAY), "whole seconds from 0 (inherit) to 316224000", 1209600,
+            "how late labels may arrive and still count"),
+    Setting("slo_p99_ms", "ml_slo", "p99_ms", "Nullable(Float64)", _number(0, 1e9, low_open=True),
+            "milliseconds above 0", 1000.0, "p99 latency target"),
+    Setting("slo_error_rate", "ml_slo", "error_rate", "Nullable(Float64)", _number(0, 1),
+            "a share from 0 to 1", 0.01, "error-rate target"),
+    Setting("slo_min_throughput", "ml_slo", "min_throughput", "Nullable(Float64)", _number(0, 1e12),
+            "calls per second, 0 or more (0 = off)", 0.0, "throughput floor"),
+)}
+TABLES = ("ml_monitor_config", "ml_performance_config", "ml_slo")
+# The value that means "inherit from '*'" in the tables that inherit per column.
+INHERIT = {"ml_slo": None, "ml_performance_config": 0}
+
+
+def check_model(model: Any) -> str:
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError("model must be a model name (or '*' for the default of every model)")
+    if len(model.encode()) > 1024 or any(ord(c) < 32 for c in model):
+        raise ConfigError("model must be at most 1 KiB without control characters")
+    return model
+
+
+def parse_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Typed values for `values` (name → text); ConfigError names each bad one and what is allowed."""
+    if not values:
+        raise ConfigError(f"name at least one setting: {', '.join(SETTINGS)}")
+    parsed = {}
+    for name, text in values.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            raise ConfigError(f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)}")
+        try:
+            parsed[name] = setting.parse(text)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{name} = {text!r} is not allowed: {setting.allowed}") from None
+    return parsed
+
+
+def _rows(client, db: str, table: str, model: str) -> dict[str, dict[str, Any]]:
+    """The latest row of `model` and of '*' in a settings table, by model name."""
+    result = client.query(f"SELECT * FROM {db}.{table} FINAL WHERE model_name IN ({{m:String}}, '*')",
+                          parameters={"m": model})
+    return {row[0]: dict(zip(result.column_names, row, strict=True)) for row in result.result_rows}
+
+
+def show(client, database: str, model: str) -> list[dict[str, Any]]:
+    """Each setting's effective value for `model` and where it comes from (model, '*', built-in)."""
+    db, model = identifier(database, "database"), check_model(model)
+    rows = {table: _rows(client, db, table, model) for table in TABLES}
+    out = []
+    for setting in SETTINGS.values():
+        own, star = rows[setting.table].get(model), rows[setting.table].get("*")
+        if setting.table == "ml_monitor_config":  # a model's row replaces the '*' row whole
+            chosen = own or star
+            source = "model" if own else ("'*'" if star else "built-in")
+            value = chosen[setting.column] if chosen else setting.default
+        else:  # per column: model, then '*', then built-in (INHERIT marks an unset column)
+            value, source = setting.default, "built-in"
+            for name, row in (("'*'", star), ("model", own)):
+                if row is not None and row[setting.column] != INHERIT[setting.table]:
+                    value, source = row[setting.column], name
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        out.append({"setting": setting.name, "value": value, "source": source if model != "*" or source != "model"
+                    else "'*'", "allowed": setting.allowed})
+    return out
+
+
+def set_values(client, database: str, model: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate and write `values` for `model` (one new row per table touched); returns `show`."""
+    db, model = identifier(database, "database"), check_model(model)
+    parsed = parse_values(values)
+    effective = {s["setting"]: s["value"] for s in show(client, db, model)}
+    for table in TABLES:
+        touched = [s for s in SETTINGS.values() if s.table == table and s.name in parsed]
+        if not touched:
+            continue
+        columns = [s for s in SETTINGS.values() if s.table == table]
+        own = _rows(client, db, table, model).get(model)
+        params: dict[str, Any] = {"model": model}
+        for i, setting in enumerate(columns):
+            if setting.name in parsed:
+                value = parsed[setting.name]
+            elif table == "ml_monitor_config":  # the row replaces '*' whole: start from what is in force
+                value = effective[setting.name]
+            else:  # keep inheriting what the model did not set itself
+                value = own[setting.column] if own else INHERIT[table]
+            if setting.ch_type.startswith("Nullable(DateTime64") and isinstance(value, str):
+                value = _timestamp(value)
+            params[f"v{i}"] = value
+        names = ", ".join(s.column for s in columns)
+        binds = ", ".join(f"{{v{i}:{s.ch_type}}}" for i, s in enumerate(columns))
+        client.command(f"INSERT INTO {db}.{table} (model_name, {names}) SELECT {{model:String}}, {binds}",
+                       parameters=params)
+    monitor = show(client, db, model)
+    by_name = {s["setting"]: s["value"] for s in monitor}
+    start, end = by_name["reference_start"], by_name["reference_end"]
+    if by_name["reference"] == "window" and not (start and end):
+        monitor.append({"setting": "warning", "value": "reference = window needs reference_start and reference_end",
+                        "source": "", "allowed": ""})
+    return monitor

@@ -1,0 +1,82 @@
+"""`heron config`: each model's settings shown and set through a typed endpoint, with and without a
+running collector; bad values refused naming what is allowed; a refresh uses the new windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+
+import pytest
+
+from heron_collector import analytics, config
+from heron_collector.collector import Collector
+
+from ..conftest import HERON_CLI
+from ._otlp import batch, logs_request, post
+from .conftest import local_settings
+
+
+def heron(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*HERON_CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+def settings_of(rows) -> dict:
+    return {r["setting"]: (r["value"], r["source"]) for r in rows}
+
+
+def test_set_keeps_what_it_does_not_change_and_a_refresh_uses_the_new_window(tmp_path):
+    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
+        client = collector.store.client
+        ids = [f"c{i}" for i in range(50)]
+        assert post(collector.http_address, "/v1/logs", logs_request(batch(ids)).SerializeToString())[0] == 200
+        assert collector.flush(timeout=30)
+        config.set_values(client, "heron", "*", {"bins": "30"})
+        shown = settings_of(config.set_values(client, "heron", "durable", {"window_seconds": "86400",
+                                                                           "slo_p99_ms": "250"}))
+        assert shown["window_seconds"] == (86400, "model")
+        assert shown["bins"] == (30, "model"), "the new model row starts from what was in force"
+        assert shown["slo_p99_ms"] == (250.0, "model") and shown["slo_error_rate"] == (0.01, "built-in")
+        shown = settings_of(config.set_values(client, "heron", "durable", {"lookback_seconds": "172800"}))
+        assert shown["window_seconds"] == (86400, "model"), "setting one value keeps the others"
+        config.set_values(client, "heron", "*", {"slo_error_rate": "0.05"})
+        assert settings_of(config.show(client, "heron", "durable"))["slo_error_rate"] == (0.05, "'*'")
+        analytics.refresh(client, "heron", wait=True, views=["ml_data_quality_mv"])
+        widths = client.query("SELECT DISTINCT toUInt32(window_end - window_start) FROM heron.ml_data_quality FINAL "
+                              "WHERE model_name = 'durable'").result_rows
+    assert widths == [(86400,)]
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"window_seconds": "10"}, "window_seconds = '10' is not allowed: whole seconds from 60"),
+    ({"window_seconds": "an hour"}, "whole seconds from 60"),
+    ({"reference": "yesterday"}, "auto, profile, sample or window"),
+    ({"drift_share": "1.5"}, "above 0 and at most 1"),
+    ({"slo_error_rate": "nan"}, "a share from 0 to 1"),
+    ({"reference_start": "soon"}, "an ISO time"),
+    ({"windows": "3600"}, "unknown setting 'windows'; the settings are: window_seconds"),
+    ({}, "name at least one setting"),
+])
+def test_bad_values_are_refused_naming_the_setting_and_what_is_allowed(store, values, expected):
+    with pytest.raises(config.ConfigError, match=expected.replace("(", r"\(")):
+        config.set_values(store, "heron", "churn", values)
+    assert store.query("SELECT count() FROM heron.ml_monitor_config WHERE model_name = 'churn'").result_rows == [(0,)]
+
+
+def test_the_cli_sets_through_a_running_collector_and_on_its_own(collector_process, tmp_path):
+    _, data_dir = collector_process
+    result = heron("config", "set", "--model", "churn", "--data-dir", str(data_dir), "window_seconds=7200",
+                   "reference=sample")
+    assert result.returncode == 0, result.stderr
+    assert "7200" in result.stdout and "model" in result.stdout
+    bad = heron("config", "set", "--model", "churn", "--data-dir", str(data_dir), "bins=1")
+    assert bad.returncode == 2 and "bins = '1' is not allowed: a whole number from 2 to 1000" in bad.stderr
+    shown = heron("config", "show", "--model", "churn", "--data-dir", str(data_dir))
+    assert shown.returncode == 0 and "7200" in shown.stdout and "sample" in shown.stdout
+
+    alone = tmp_path / "alone"
+    assert heron("migrate", "--data-dir", str(alone)).returncode == 0
+    result = heron("config", "set", "--model", "*", "--data-dir", str(alone), "slo_p99_ms=300",
+                   f"reference_end={dt.datetime(2026, 11, 8, tzinfo=dt.timezone.utc).isoformat()}")
+    assert result.returncode == 0, result.stderr
+    shown = heron("config", "show", "--model", "fraud", "--data-dir", str(alone))
+    assert "300" in shown.stdout and "2026-11-08" in shown.stdout
