@@ -59,6 +59,16 @@ class Direct:
             return config.set_values(self.store.client, self.store.database, model, values)
         return config.show(self.store.client, self.store.database, model)
 
+    def purge(self, request: dict[str, Any]) -> dict[str, Any]:
+        from . import analytics, purge
+
+        selection = purge.Selection.parse(request)
+        dry_run = bool(request.get("dry_run", True))
+        report = purge.purge(self.store.client, self.store.database, selection, dry_run=dry_run)
+        if not dry_run:
+            analytics.refresh(self.store.client, self.store.database, wait=True)
+        return {"tables": report, "dry_run": dry_run}
+
     def close(self) -> None:
         self.store.close()
 
@@ -101,6 +111,9 @@ class Remote:
         if values:
             return self._call("POST", "/admin/config", {"model": model, "values": values})["settings"]
         return self._call("GET", f"/admin/config?model={quote(model)}")["settings"]
+
+    def purge(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/admin/purge", request)
 
     def close(self) -> None:
         pass

@@ -78,6 +78,21 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
                                                            request.get("values") or {})}
         except config.ConfigError as exc:
             return 400, {"error": str(exc)}
+    if route == "/admin/purge" and method == "POST":
+        from . import analytics, purge
+
+        try:
+            selection = purge.Selection.parse(request)
+        except purge.PurgeError as exc:
+            return 400, {"error": str(exc)}
+        if not collector.flush(timeout=60):  # spooled rows of the model must not land after the purge
+            return 503, {"error": "the spool still holds rows the store has not taken; purge once writes succeed "
+                                  "(GET /readyz says why they fail)"}
+        dry_run = bool(request.get("dry_run", True))
+        report = purge.purge(store.client, store.database, selection, dry_run=dry_run)
+        if not dry_run:
+            analytics.refresh(store.client, store.database, wait=True)
+        return 200, {"tables": report, "dry_run": dry_run}
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 
@@ -88,7 +103,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         if method == "GET" and route == "/admin/views":
             return 200, {"views": analytics.view_status(store.client, store.database)}
     return 404, {"error": f"no admin route {method} {route}; try POST /admin/sql, POST /admin/refresh, "
-                          "GET /admin/views, GET or POST /admin/config"}
+                          "GET /admin/views, GET or POST /admin/config, POST /admin/purge"}
 
 
 def _query_param(path: str, name: str) -> str:

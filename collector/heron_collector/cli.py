@@ -174,6 +174,27 @@ def cmd_config(args: argparse.Namespace) -> int:
     return _with_access(args, run)
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    ids = list(args.id or [])
+    if args.ids_file:
+        with open(args.ids_file) as f:
+            ids += [line.strip() for line in f if line.strip()]
+    request = {"model": args.model, "version": args.version, "ids": ids, "since": args.since, "until": args.until,
+               "dry_run": not args.yes}
+
+    def run(access) -> int:
+        answer = access.purge(request)
+        rows = [[t["table"], t["rows"]] for t in answer["tables"]]
+        print_table(["table", "rows to delete" if answer["dry_run"] else "rows deleted"], rows)
+        if answer["dry_run"]:
+            print("dry run: nothing was deleted; run again with --yes to delete these rows", file=sys.stderr)
+        else:
+            print("deleted; the scheduled views were refreshed without them", file=sys.stderr)
+        return 0
+
+    return _with_access(args, run)
+
+
 def one_line(text: str) -> str:
     """An engine error without its stack trace, on one line."""
     return " ".join(str(text).split("Stack trace")[0].split())[:600]
@@ -235,6 +256,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="the model's name, or '*' for the default of every model")
     _store_options(p)
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("purge", help="delete a model, a version, prediction ids or a time range from every table",
+                       description="Counts first (a dry run); deletes only with --yes. For erasure requests and "
+                                   "bad data: raw OTLP rows, parsed rows, labels, references, settings and "
+                                   "computed windows, found by their columns.")
+    p.add_argument("--model", required=True, help="the model whose data goes")
+    p.add_argument("--version", help="only this version of the model")
+    p.add_argument("--id", action="append", metavar="PREDICTION_ID", help="only this prediction id (repeatable)")
+    p.add_argument("--ids-file", metavar="PATH", help="only the prediction ids in this file, one per line")
+    p.add_argument("--since", metavar="ISO_TIME", help="only data at or after this time (e.g. 2026-11-01T00:00:00Z)")
+    p.add_argument("--until", metavar="ISO_TIME", help="only data before this time")
+    p.add_argument("--yes", action="store_true", help="delete (without it: only count what would be deleted)")
+    _store_options(p)
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("demo", help="a model monitored end to end on this machine (what `make demo` runs)",
                        add_help=False)
