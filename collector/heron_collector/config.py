@@ -107,6 +107,37 @@ TABLES = ("ml_monitor_config", "ml_performance_config", "ml_slo")
 INHERIT = {"ml_slo": None, "ml_performance_config": 0}
 
 
+# Drift verdict overrides (ml_drift_config): `drift.<feature>=<method>:<threshold>`, feature '*' = all.
+DRIFT_METHODS = {
+    "ks": (_number(0, 1, low_open=True), "an alpha above 0 and below 1 (p-value test)"),
+    "chi2": (_number(0, 1, low_open=True), "an alpha above 0 and below 1 (p-value test)"),
+    "psi": (_number(0, 100, low_open=True), "a PSI above 0 (0.1 is a common 'moderate' line, 0.25 'major')"),
+    "wasserstein": (_number(0, 1e9, low_open=True), "a normed Wasserstein distance above 0"),
+    "jensen_shannon": (_number(0, 1, low_open=True), "a Jensen–Shannon distance above 0 and at most 1"),
+}
+DRIFT_PREFIX = "drift."
+
+
+def parse_drift(name: str, text: Any) -> tuple[str, str, float]:
+    """(feature, method, threshold) of a `drift.<feature>` setting; ConfigError names what is allowed."""
+    feature = name[len(DRIFT_PREFIX):]
+    if not feature or len(feature.encode()) > 1024 or any(ord(c) < 32 for c in feature):
+        raise ConfigError(f"{name!r}: name a feature after 'drift.' (or '*' for every feature)")
+    method, sep, threshold = str(text).partition(":")
+    method = method.strip().lower()
+    if method not in DRIFT_METHODS or not sep:
+        raise ConfigError(f"{name} = {text!r} is not allowed: METHOD:THRESHOLD with METHOD one of "
+                          f"{', '.join(DRIFT_METHODS)} (for example psi:0.25 or ks:0.01)")
+    parse, allowed = DRIFT_METHODS[method]
+    try:
+        value = parse(threshold)
+        if method in ("ks", "chi2") and value >= 1:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ConfigError(f"{name} = {text!r} is not allowed: the {method} threshold is {allowed}") from None
+    return feature, method, value
+
+
 def check_model(model: Any) -> str:
     if not isinstance(model, str) or not model.strip():
         raise ConfigError("model must be a model name (or '*' for the default of every model)")
@@ -121,9 +152,13 @@ def parse_values(values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"name at least one setting: {', '.join(SETTINGS)}")
     parsed = {}
     for name, text in values.items():
+        if name.startswith(DRIFT_PREFIX):
+            parsed[name] = parse_drift(name, text)
+            continue
         setting = SETTINGS.get(name)
         if setting is None:
-            raise ConfigError(f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)}")
+            raise ConfigError(f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)}, "
+                              "and drift.<feature>=<method>:<threshold>")
         try:
             parsed[name] = setting.parse(text)
         except (ValueError, TypeError):
@@ -158,6 +193,17 @@ def show(client, database: str, model: str) -> list[dict[str, Any]]:
             value = value.isoformat()
         out.append({"setting": setting.name, "value": value, "source": source if model != "*" or source != "model"
                     else "'*'", "allowed": setting.allowed})
+    overrides = client.query(f"SELECT model_name, feature, method, threshold FROM {db}.ml_drift_config FINAL "
+                             "WHERE model_name IN ({m:String}, '*') AND feature_type = '*' ORDER BY model_name = '*', "
+                             "feature", parameters={"m": model})
+    seen = set()
+    for owner, feature, method, threshold in overrides.result_rows:
+        if feature in seen:
+            continue
+        seen.add(feature)
+        out.append({"setting": f"{DRIFT_PREFIX}{feature}", "value": f"{method}:{threshold:g}",
+                    "source": "model" if owner == model and model != "*" else "'*'",
+                    "allowed": "METHOD:THRESHOLD, METHOD one of " + ", ".join(DRIFT_METHODS)})
     return out
 
 
@@ -165,6 +211,10 @@ def set_values(client, database: str, model: str, values: dict[str, Any]) -> lis
     """Validate and write `values` for `model` (one new row per table touched); returns `show`."""
     db, model = identifier(database, "database"), check_model(model)
     parsed = parse_values(values)
+    for feature, method, threshold in (v for k, v in parsed.items() if k.startswith(DRIFT_PREFIX)):
+        client.command(f"INSERT INTO {db}.ml_drift_config (model_name, feature_type, feature, method, threshold) "
+                       "SELECT {m:String}, '*', {f:String}, {method:String}, {t:Float64}",
+                       parameters={"m": model, "f": feature, "method": method, "t": threshold})
     effective = {s["setting"]: s["value"] for s in show(client, db, model)}
     for table in TABLES:
         touched = [s for s in SETTINGS.values() if s.table == table and s.name in parsed]

@@ -80,3 +80,15 @@ def test_the_cli_sets_through_a_running_collector_and_on_its_own(collector_proce
     assert result.returncode == 0, result.stderr
     shown = heron("config", "show", "--model", "fraud", "--data-dir", str(alone))
     assert "300" in shown.stdout and "2026-11-08" in shown.stdout
+
+
+def test_drift_overrides_are_set_per_feature_and_checked(store):
+    shown = settings_of(config.set_values(store, "heron", "churn", {"drift.age": "psi:0.25", "drift.*": "ks:0.01"}))
+    assert shown["drift.age"] == ("psi:0.25", "model") and shown["drift.*"] == ("ks:0.01", "model")
+    rows = store.query("SELECT feature, method, threshold FROM heron.ml_drift_config FINAL WHERE model_name = 'churn' "
+                       "ORDER BY feature").result_rows
+    assert rows == [("*", "ks", 0.01), ("age", "psi", 0.25)]
+    for value, expected in (("magic:1", "METHOD one of ks, chi2, psi"), ("ks:1.5", "alpha above 0 and below 1"),
+                            ("psi", "METHOD:THRESHOLD")):
+        with pytest.raises(config.ConfigError, match=expected):
+            config.set_values(store, "heron", "churn", {"drift.age": value})
