@@ -131,3 +131,24 @@ def test_a_non_loopback_admin_without_a_token_refuses_to_start_and_otlp_warns(tm
     assert any("HERON_COLLECTOR_TOKEN" in r.getMessage() and "OTLP/HTTP" in r.getMessage() for r in caplog.records)
     with Collector(local_settings(tmp_path, admin="0.0.0.0:0", token="t0ken")) as guarded:
         assert guarded.admin_address.startswith("0.0.0.0:")
+
+
+def test_a_cli_without_the_token_is_told_which_variable_to_set(tmp_path):
+    import os
+
+    from ..conftest import free_port, spawn_collector, wait_ready
+
+    http_port = free_port()
+    process = spawn_collector(tmp_path, http_port, free_port(), HERON_COLLECTOR_TOKEN="s3cret")
+    try:
+        wait_ready(f"http://127.0.0.1:{http_port}", process)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HERON_")}
+        result = subprocess.run([*HERON_CLI, "sql", "--data-dir", str(tmp_path), "SELECT 1"], capture_output=True,
+                                text=True, timeout=120, env=env)
+        assert result.returncode == 2 and "HERON_COLLECTOR_TOKEN" in result.stderr, result.stderr
+        ok = subprocess.run([*HERON_CLI, "sql", "--data-dir", str(tmp_path), "SELECT 1 AS one"], capture_output=True,
+                            text=True, timeout=120, env={**env, "HERON_COLLECTOR_TOKEN": "s3cret"})
+        assert ok.returncode == 0 and ok.stdout.split() == ["one", "---", "1"], ok.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -81,6 +81,26 @@ def test_the_cli_sets_through_a_running_collector_and_on_its_own(collector_proce
     shown = heron("config", "show", "--model", "fraud", "--data-dir", str(alone))
     assert "300" in shown.stdout and "2026-11-08" in shown.stdout
 
+    # no collector: predictions written straight into the store, then the CLI's refresh uses the window
+    assert heron("config", "set", "--model", "fraud", "--data-dir", str(alone), "window_seconds=900").returncode == 0
+    import clickhouse_connect
+
+    from heron_collector.otlp_rows import LOG_COLUMNS
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{alone / 'chdb'}")
+    try:
+        body = '{"id": "f1", "numeric": {"x": 1.0}, "prediction": 1}'
+        attrs = {"ml.model.name": "fraud", "ml.model.version": "1", "heron.layout": "row"}
+        row = [dt.datetime.now(dt.timezone.utc), "", "", 0, "", 9, "svc", body, "", {}, "", "", "", {}, attrs,
+               "heron.prediction"]
+        client.insert("heron.otel_logs", [row], column_names=list(LOG_COLUMNS))
+    finally:
+        client.close()
+    assert heron("refresh", "--wait", "--view", "ml_data_quality_mv", "--data-dir", str(alone)).returncode == 0
+    width = heron("sql", "--format", "tsv", "--data-dir", str(alone), "SELECT DISTINCT toUInt32(window_end - "
+                  "window_start) FROM heron.ml_data_quality FINAL WHERE model_name = 'fraud'")
+    assert width.stdout.split() == ["900"], width.stderr
+
 
 def test_drift_overrides_are_set_per_feature_and_checked(store):
     shown = settings_of(config.set_values(store, "heron", "churn", {"drift.age": "psi:0.25", "drift.*": "ks:0.01"}))
