@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench bench-ingest bench-sdk bench-drift lint fmt clean
+.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ bench: bench-ingest bench-sdk
 
 bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest.py
+
+# 2M predictions with a SIGKILL and restart of the collector in the middle; fails unless lost=0 duplicated=0.
+bench-soak: $(STAMP)
+	$(PY) benchmarks/soak.py
 
 bench-sdk: $(STAMP)
 	$(PY) benchmarks/sdk_overhead.py
