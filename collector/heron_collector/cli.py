@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,7 +52,8 @@ def cmd_collector(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     collector = Collector(settings).start()
     print(f"heron collector {__version__}: OTLP/HTTP on {collector.http_address}, OTLP/gRPC on "
-          f"{collector.grpc_address}, store {settings.store_url().redacted()}", flush=True)
+          f"{collector.grpc_address}, admin on {collector.admin_address}, store {settings.store_url().redacted()}",
+          flush=True)
     try:
         stop.wait()
     finally:
@@ -292,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `heron sql … | head`: the reader is gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # one line that says the fix; the traceback only when asked for
         if args.debug:
             raise

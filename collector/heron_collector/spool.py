@@ -172,7 +172,8 @@ class Spool:
             self._rows += segment.count
             self.recovered_rows += segment.count
         if self.recovered_rows:
-            log.info("spool: %d rows in %d segments from the previous run will be written (deduplicated)",
+            log.info("spool: %d rows (log records and spans) in %d segments from the previous run will be written "
+                     "(deduplicated)",
                      self.recovered_rows, len(self._ready))
         return last + 1
 
