@@ -22,6 +22,7 @@ rows twice.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -92,6 +93,22 @@ def _frames(path: str) -> tuple[list[tuple[bytes, list[list[Any]]]], int]:
     return out, offset
 
 
+def _lock(directory: str) -> int:
+    """Hold the spool directory for this process: two collectors must never share one."""
+    path = os.path.join(directory, ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SpoolError(f"the spool {directory} is in use by another collector (pid {holder}); give each "
+                         "collector its own HERON_SPOOL_DIR (or HERON_DATA_DIR)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 class Spool:
     def __init__(self, directory: str, max_bytes: int, fsync: bool = True, memory_bytes: int = 64 << 20,
                  segment_rows: int = 20_000, segment_bytes: int = 16 << 20, segment_seconds: float = 1.0) -> None:
@@ -117,6 +134,7 @@ class Spool:
         self._closed = False
         self.recovered_rows = 0
         os.makedirs(directory, exist_ok=True)
+        self._lock_fd = _lock(directory)
         self._dir_fd = os.open(directory, os.O_RDONLY)
         self._seq = self._recover()
         self._syncer = threading.Thread(target=self._sync_loop, name="heron-spool-sync", daemon=True)
@@ -385,4 +403,5 @@ class Spool:
             except OSError:
                 ok = False
             os.close(self._dir_fd)
+            os.close(self._lock_fd)  # releases the flock
         return ok

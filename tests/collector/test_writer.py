@@ -127,6 +127,7 @@ def test_a_crash_replays_every_segment_under_its_own_token_and_drops_a_torn_fram
     segments = sorted(name for name in os.listdir(tmp_path) if name.endswith(".wal"))
     with open(tmp_path / segments[-1], "ab") as f:
         f.write(b"\x10\x00\x00\x00garbage")
+    os.close(spool._lock_fd)  # the process dies here: the kernel releases its lock on the spool
     again = spool_at(tmp_path)
     assert again.recovered_rows == 3
     replay = Writer(again, store, COLUMNS)
@@ -183,3 +184,13 @@ def test_group_commit_one_fsync_covers_concurrent_requests(tmp_path, monkeypatch
     assert spool.rows == 40
     assert len(calls) < 20, f"{len(calls)} fsyncs for 40 concurrent requests"
     spool.close()
+
+
+def test_two_spools_cannot_share_a_directory(tmp_path):
+    from heron_collector.spool import SpoolError
+
+    first = spool_at(tmp_path)
+    with pytest.raises(SpoolError, match=f"in use by another collector \\(pid {os.getpid()}\\)"):
+        spool_at(tmp_path)
+    first.close()
+    spool_at(tmp_path).close()  # free again once the first is closed
