@@ -74,6 +74,7 @@ def _time(column: str) -> str:
     return f"{column} >= {{since:DateTime64(6, 'UTC')}} AND {column} < {{until:DateTime64(6, 'UTC')}}"
 
 
+RAW_ATTRIBUTES = {"otel_logs": "LogAttributes", "otel_traces": "SpanAttributes"}
 IDS = "{ids:Array(String)}"
 MODEL = "{model:String}"
 VERSION = "{version:String}"
@@ -82,22 +83,15 @@ VERSION = "{version:String}"
 def _condition(db: str, table: str, columns: set[str], s: Selection) -> str | None:
     """The WHERE condition selecting `s` in `table`, or None when the table holds nothing of it."""
     parts: list[str] = []
-    if table == "otel_logs":
-        attr = "LogAttributes"
-        parts.append(f"{attr}['ml.model.name'] = {MODEL}")
+    if table in RAW_ATTRIBUTES:
+        attributes = RAW_ATTRIBUTES[table]
+        parts.append(f"{attributes}['ml.model.name'] = {MODEL}")
         if s.version:
-            parts.append(f"{attr}['ml.model.version'] = {VERSION}")
+            parts.append(f"{attributes}['ml.model.version'] = {VERSION}")
         if s.ids:
             parts.append(f"(JSONExtractString(Body, 'id') IN {IDS} "
-                         f"OR hasAny(JSONExtract(Body, 'id', 'Array(String)'), {IDS}))")
-        if s.since or s.until:
-            parts.append(_time("Timestamp"))
-    elif table == "otel_traces":
-        parts.append(f"SpanAttributes['ml.model.name'] = {MODEL}")
-        if s.version:
-            parts.append(f"SpanAttributes['ml.model.version'] = {VERSION}")
-        if s.ids:
-            parts.append(f"TraceId IN (SELECT trace_id FROM {db}.ml_predictions WHERE model_name = {MODEL} "
+                         f"OR hasAny(JSONExtract(Body, 'id', 'Array(String)'), {IDS}))" if table == "otel_logs" else
+                         f"TraceId IN (SELECT trace_id FROM {db}.ml_predictions WHERE model_name = {MODEL} "
                          f"AND prediction_id IN {IDS})")
         if s.since or s.until:
             parts.append(_time("Timestamp"))
