@@ -29,6 +29,7 @@ class Settings:
     metrics: bool = True
     reference_sample_rows: int = 10_000
     max_categories: int = 1_000
+    exit_timeout: float = 5.0
     # OTLP and resource; None means "as the OTEL_* environment says"
     service_name: str | None = None
     resource_attributes: dict[str, str] = field(default_factory=dict)
@@ -59,6 +60,7 @@ class Settings:
             metrics=_env.HERON_METRICS.get(environ),
             reference_sample_rows=_env.HERON_REFERENCE_SAMPLE_ROWS.get(environ),
             max_categories=_env.HERON_MAX_CATEGORIES.get(environ),
+            exit_timeout=_env.HERON_EXIT_TIMEOUT_SECONDS.get(environ),
         )
 
     def override(self, **kwargs: Any) -> Settings:
@@ -102,7 +104,7 @@ def _check(name: str, value: Any) -> None:
     elif name in ("service_name", "endpoint"):
         if value is not None and not isinstance(value, str):
             raise bad("a string")
-    elif name == "timeout" and value is not None and (
+    elif name in ("timeout", "exit_timeout") and (value is not None or name == "exit_timeout") and (
         isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
     ):
         raise bad("a positive number of seconds")

@@ -146,6 +146,11 @@ HERON_MAX_CATEGORIES = Var(
     "Most distinct values a reference profile keeps per categorical feature; the rest are summed "
     "under __other__.",
 )
+HERON_EXIT_TIMEOUT_SECONDS = Var(
+    "HERON_EXIT_TIMEOUT_SECONDS", 5.0, parse_positive_float,
+    "At interpreter exit (and heron.shutdown()), the most time spent delivering what is still queued; "
+    "whatever is left is counted as dropped.exit and reported in one line.",
+)
 HERON_DISABLED = Var(
     "HERON_DISABLED", False, parse_bool,
     "Turn Heron's telemetry off (the decorated functions still run). OTEL_SDK_DISABLED does the same.",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from . import _stats
 from ._config import Settings
 from ._privacy import Policy
 
+_log = logging.getLogger("heron")
 SCHEMA_VERSION = "1"
 _INFO = SeverityNumber.INFO
 _LATENCY_BOUNDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -55,6 +57,8 @@ class State:
         self.lazy = False
         self.defer = False
         self.owned: list[Any] = []
+        self._exporters: list[Any] = []  # Heron's own OTLP exporters, to abort their retries at exit
+        self._aborted = False
         self._span_exporter: DerivingSpanExporter | None = None
         tracer_api: Any = trace.NoOpTracer()
         logger_api: Any = _logs.NoOpLogger("heron")
@@ -132,6 +136,7 @@ class State:
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
         if exporter is not None:
+            self._exporters.append(exporter)
             self._span_exporter = DerivingSpanExporter(exporter)
             provider.add_span_processor(BatchSpanProcessor(self._span_exporter))
         self.owned.append(provider)
@@ -144,6 +149,7 @@ class State:
         provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
         if exporter is not None:
+            self._exporters.append(exporter)
             provider.add_log_record_processor(BatchLogRecordProcessor(RenderingLogExporter(exporter)))
         self.owned.append(provider)
         return provider
@@ -157,6 +163,8 @@ class State:
 
             exporter = _otlp(s, "metrics")
             reader = PeriodicExportingMetricReader(exporter) if exporter is not None else None
+            if exporter is not None:
+                self._exporters.append(exporter)
         provider = MeterProvider(resource=resource, metric_readers=[reader] if reader is not None else [],
                                  shutdown_on_exit=False)
         self.owned.append(provider)
@@ -178,12 +186,57 @@ class State:
                 ok = False
         return ok
 
-    def _at_exit(self) -> None:
-        self.flush(5.0)
+    def close(self) -> None:
+        """Deliver what is queued and shut down, within `exit_timeout` in all.
+
+        An exporter retrying an unreachable collector would otherwise hold the process for its
+        whole retry schedule, batch after batch. Past the deadline Heron's own exporters are shut
+        down (which ends their retry waits), what is still queued is counted as `dropped.exit`,
+        and one warning says so.
+        """
+        limit = self.settings.exit_timeout
+        worker = threading.Thread(target=self._flush_and_shutdown, args=(limit,), name="heron-exit", daemon=True)
+        worker.start()
+        worker.join(limit)
+        if not worker.is_alive():
+            return
+        left = self._queued()
+        self._aborted = True
+        for exporter in self._exporters:
+            try:
+                exporter.shutdown()
+            except Exception as exc:
+                _stats.fault("shutdown", exc)
+        worker.join(1.0)
+        _stats.count("dropped.exit", left)
+        _log.warning("heron: stopped delivering after %.1f s (HERON_EXIT_TIMEOUT_SECONDS) with about %d log "
+                     "records and spans undelivered; is the collector reachable?", limit, left)
+
+    def _flush_and_shutdown(self, timeout_s: float) -> None:
+        self.flush(timeout_s)
         self.shutdown()
+
+    def _queued(self) -> int:
+        """Records and spans still waiting in Heron's batch processors (0 when it cannot tell)."""
+        total = 0
+        for provider in self.owned:
+            holders = (getattr(provider, "_active_span_processor", None),
+                       getattr(provider, "_multi_log_record_processor", None))
+            for holder in holders:
+                processors = getattr(holder, "_span_processors", None) or getattr(holder, "_log_record_processors", ())
+                for processor in processors or ():
+                    queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
+                    total += len(queue) if queue is not None else 0
+        return total
+
+    def _at_exit(self) -> None:
+        self.close()
 
     def shutdown(self) -> None:
         atexit.unregister(self._at_exit)
+        if self._aborted:  # close() already shut the exporters down: nothing left to do
+            self.owned = []
+            return
         for p in self.owned:
             try:
                 p.shutdown()
@@ -395,8 +448,7 @@ def configure(**kwargs: Any) -> State:
         _overrides.update(kwargs)
         _state = State(settings)
     if old is not None:
-        old.flush(5.0)
-        old.shutdown()
+        old.close()
     return _state
 
 

@@ -146,3 +146,35 @@ def test_an_unreachable_collector_does_not_slow_or_change_10000_calls():
     # no network wait on the caller: a blocking export would cost ≥ 1 s (the timeout) per batch
     added_us = (monitored - bare) * 1e6
     assert added_us < 2_000, f"mean added latency {added_us:.0f} µs per call"
+
+
+EXIT_SCRIPT = """
+import sys, time
+import heron
+heron.configure(endpoint="http://127.0.0.1:{port}", metrics=False)
+
+@heron.monitor(model="m", version="1")
+def predict(x: dict) -> float:
+    return x["a"]
+
+for _ in range(3000):
+    predict({{"a": 1.0, "b": 2.0}})
+print(time.time(), flush=True)
+"""
+
+
+def test_with_the_collector_down_the_process_exits_within_the_timeout_and_says_what_it_dropped(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit.py"
+    script.write_text(EXIT_SCRIPT.format(port=_closed_port()))
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                            env={**env, "HERON_EXIT_TIMEOUT_SECONDS": "3"})
+    exited = time.time()
+    assert result.returncode == 0, result.stderr
+    took = exited - float(result.stdout.split()[-1])
+    assert took < 3 + 2, f"the process took {took:.1f} s to exit after its work"
+    lines = [line for line in result.stderr.splitlines() if "HERON_EXIT_TIMEOUT_SECONDS" in line]
+    assert len(lines) == 1 and "undelivered" in lines[0], result.stderr[-2000:]
