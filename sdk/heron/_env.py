@@ -286,7 +286,8 @@ HERON_MAX_LOG_BODY_BYTES = Var(
 )
 HERON_MAX_PAST_DAYS = Var(
     "HERON_MAX_PAST_DAYS", 3650.0, parse_positive_float,
-    "Oldest timestamp accepted, in days before now; older records are rejected naming the field.",
+    "Oldest timestamp accepted, in days before now: the collector rejects older records naming the field; "
+    "the SDK drops (and counts) a prediction back-filled before it.",
 )
 HERON_MAX_FUTURE_SECONDS = Var(
     "HERON_MAX_FUTURE_SECONDS", 86400.0, parse_positive_float,

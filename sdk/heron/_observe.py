@@ -20,7 +20,7 @@ from opentelemetry import context as _context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from . import _extract, _ids, _record, _registry, _setup, _stats
+from . import _env, _extract, _ids, _record, _registry, _setup, _stats
 from ._extract import Outputs, Table
 from ._privacy import Policy
 
@@ -33,27 +33,55 @@ def error_type(exc: BaseException) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def to_seconds(ts: Any) -> float:
+# A number given as a timestamp is Unix time; its size tells the unit (now is ~1.8e9 s, 1.8e12 ms,
+# 1.8e15 µs, 1.8e18 ns, and a window of ten years around it never overlaps the next unit's).
+_UNITS = ((1e11, 1.0, "seconds"), (1e14, 1e3, "milliseconds"), (1e17, 1e6, "microseconds"),
+          (1e20, 1e9, "nanoseconds"))
+
+
+def to_seconds(ts: Any, what: str = "timestamp") -> float:
+    """Unix seconds from a datetime, numpy/pandas time or a number in s, ms, µs or ns (told apart by
+    size, converted with a warning); ValueError naming `what` when it is not a plausible time."""
     if isinstance(ts, _dt.datetime):
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=_dt.timezone.utc)
-        return ts.timestamp()
+        return _plausible(ts.timestamp(), what)
     if isinstance(ts, np.datetime64):
-        return float(ts.astype("datetime64[us]").astype(np.int64)) / 1e6
+        return _plausible(float(ts.astype("datetime64[us]").astype(np.int64)) / 1e6, what)
     if hasattr(ts, "timestamp") and callable(ts.timestamp):  # pandas.Timestamp
-        return float(ts.timestamp())
-    return float(ts)
+        return _plausible(float(ts.timestamp()), what)
+    if isinstance(ts, bool) or not isinstance(ts, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} is {type(ts).__name__}; pass a datetime or Unix seconds")
+    value = float(ts)
+    for limit, per_second, unit in _UNITS:
+        if abs(value) < limit:
+            if per_second != 1.0:
+                _stats.notice("timestamp_converted", f"{what} = {ts!r} looks like {unit} since the epoch; "
+                              "Heron converted it to seconds (pass Unix seconds or a datetime)")
+            return _plausible(value / per_second, what)
+    raise ValueError(f"{what} = {ts!r} is not a Unix time in seconds, ms, µs or ns")
 
 
-def timestamps(ts: Any) -> float | list[float]:
-    """Explicit timestamps as Unix seconds: one float, or one per row."""
+def _plausible(seconds: float, what: str) -> float:
+    now = time.time()
+    low, high = now - _env.HERON_MAX_PAST_DAYS.get() * 86400, now + _env.HERON_MAX_FUTURE_SECONDS.get()
+    if not low <= seconds <= high:
+        when = _dt.datetime.fromtimestamp(min(max(seconds, -6e10), 2.5e11), _dt.timezone.utc).date() \
+            if seconds == seconds else "NaN"
+        raise ValueError(f"{what} = {seconds!r} s ({when}) is outside the accepted window of "
+                         f"HERON_MAX_PAST_DAYS before and HERON_MAX_FUTURE_SECONDS after now")
+    return seconds
+
+
+def timestamps(ts: Any, what: str = "timestamp") -> float | list[float]:
+    """Explicit timestamps as Unix seconds: one float, or one per row (see to_seconds)."""
     if isinstance(ts, np.ndarray) and ts.dtype.kind == "M":
-        return (ts.astype("datetime64[us]").astype(np.int64) / 1e6).tolist()
+        return [_plausible(v, what) for v in (ts.astype("datetime64[us]").astype(np.int64) / 1e6).tolist()]
     if type(ts).__name__ in ("Series", "DatetimeIndex") and hasattr(ts, "to_numpy"):
-        return timestamps(np.asarray(ts.to_numpy(dtype="datetime64[us]")))
+        return timestamps(np.asarray(ts.to_numpy(dtype="datetime64[us]")), what)
     if isinstance(ts, (list, tuple, np.ndarray)):
-        return [to_seconds(t) for t in ts]
-    return to_seconds(ts)
+        return [to_seconds(t, what) for t in ts]
+    return to_seconds(ts, what)
 
 
 def normalise_ids(ids: Any) -> list[str]:
@@ -149,7 +177,7 @@ class Observation:
 
     __slots__ = (
         "_attach", "_classes", "_done", "_feature_names", "_ids", "_model", "_ns", "_outputs",
-        "_result", "_span", "_span_rows", "_state", "_t0", "_table", "_tags", "_token", "_ts",
+        "_refused", "_result", "_span", "_span_rows", "_state", "_t0", "_table", "_tags", "_token", "_ts",
     )
 
     def __init__(
@@ -183,10 +211,12 @@ class Observation:
         self._ns = 0
         if tags:
             self.tag(**tags)
+        self._refused = False
         if timestamp is not None:
             try:
                 self._ts = timestamps(timestamp)
-            except Exception as exc:
+            except Exception as exc:  # the record is dropped and counted: stamped now it would lie
+                self._refused = True
                 _stats.fault("timestamp", exc)
         if ids is not None:
             try:
@@ -300,7 +330,7 @@ class Observation:
         self._ns = time.time_ns()
         self._t0 = perf_counter()
         state = self._state
-        if not state.enabled or self._ts is not None:
+        if not state.enabled or self._ts is not None or self._refused:
             return  # disabled, or a back-fill: no span, no metrics
         try:
             if self._table is not None:
@@ -346,7 +376,9 @@ class Observation:
                 if not deferred:  # else the span's export thread records them (_setup.DerivingSpanExporter)
                     state.predictions.add(rows, attrs)
                     state.duration.record(latency, attrs)
-            if exc is None and (self._table is not None or self._outputs is not None):
+            if self._refused:
+                _stats.count("dropped.timestamp", rows)
+            elif exc is None and (self._table is not None or self._outputs is not None):
                 ids = self.ids
                 if len(ids) != rows:
                     raise ValueError(f"{len(ids)} prediction ids given for {rows} rows")
@@ -478,7 +510,7 @@ def log_ground_truth(
             )
         if isinstance(label_col, np.ndarray):
             label_col = np.array(label_col, copy=True)
-    ts = timestamps(timestamp) if timestamp is not None else None
+    ts = timestamps(timestamp, "log_ground_truth(timestamp=...)") if timestamp is not None else None
     if isinstance(ts, list) and len(ts) != len(id_list):
         raise ValueError(f"log_ground_truth: {len(id_list)} ids but {len(ts)} timestamps")
     state = _setup.get()

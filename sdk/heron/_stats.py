@@ -40,6 +40,16 @@ def fault(kind: str, exc: BaseException | None = None) -> None:
         pass
 
 
+def notice(kind: str, message: str) -> None:
+    """Count ``kind`` (a correction Heron made, not a failure) and warn with ``message`` the first time."""
+    with _lock:
+        _counts[kind] += 1
+        first = kind not in _warned
+        _warned.add(kind)
+    if first:
+        _log.warning("heron: %s. Further cases are counted in heron.stats() as %s.", message, kind)
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(sorted(_counts.items()))

@@ -104,3 +104,31 @@ def test_register_model_captures_metadata(telemetry):
     assert body["libraries"]["scikit-learn"] and body["owner"] == "risk"
     with pytest.raises(ValueError, match="task="):
         heron.register_model("churn", "3", task="clustering")
+
+
+def test_a_millisecond_or_nanosecond_timestamp_is_converted_with_one_warning(telemetry, caplog):
+    import time
+
+    now = time.time()
+    for value in (now * 1000, int(now * 1e9)):
+        with heron.observe(model="m", version="1", timestamp=value, ids="p") as obs:
+            obs.features({"x": 1.0})
+            obs.prediction(1)
+    stamps = [body["ts"] for body in telemetry.bodies()]
+    assert all(abs(stamp - now) < 1 for stamp in stamps), stamps
+    assert heron.stats()["timestamp_converted"] == 2
+    assert sum("looks like milliseconds" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_an_implausible_timestamp_drops_its_record_alone_and_counts_it(telemetry):
+    with heron.observe(model="m", version="1", timestamp=dt.datetime(2200, 1, 1), ids="far") as obs:
+        obs.features({"x": 1.0})
+        obs.prediction(1)
+    with heron.observe(model="m", version="1", ids="beside") as obs:
+        obs.features({"x": 2.0})
+        obs.prediction(0)
+    assert [body["id"] for body in telemetry.bodies()] == ["beside"]
+    stats = heron.stats()
+    assert stats["dropped.timestamp"] == 1 and stats["fault.timestamp"] == 1
+    with pytest.raises(ValueError, match=r"log_ground_truth\(timestamp=...\) = 1e\+30 is not a Unix time"):
+        heron.log_ground_truth(model="m", ids=["beside"], labels=[1], timestamp=1e30)
