@@ -433,16 +433,21 @@ def observe(
     tags: Mapping[str, Any] | None = None,
     timestamp: Any = None,
     ids: Any = None,
+    classes: Sequence[Any] | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> Observation:
     """Observe a prediction made by code that cannot be decorated.
 
     ``timestamp`` (a datetime, Unix seconds, or one per row) back-fills historical predictions:
-    they get no span and no metrics, only prediction records stamped with that time.
+    they get no span and no metrics, only prediction records stamped with that time. ``classes``
+    labels the columns of class probabilities (``predict_proba``), ``feature_names`` those of a
+    plain numpy feature array, as in ``@monitor``.
     """
     if not isinstance(model, str) or not model:
         raise ValueError(f"heron.observe(model=...): expected a non-empty model name, got {model!r}")
     m = _registry.model(model, str(version), _registry.check_task(task))
-    return Observation(m, _setup.get(), tags=tags, timestamp=timestamp, ids=ids)
+    return Observation(m, _setup.get(), tags=tags, timestamp=timestamp, ids=ids, classes=classes,
+                       feature_names=feature_names)
 
 
 def last_prediction_ids() -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -181,6 +182,7 @@ def log_reference(
     bins: int = 20,
     reference_id: str | None = None,
     seed: int | None = 0,
+    feature_names: Sequence[str] | None = None,
 ) -> str:
     """Upload the training / validation baseline of a model version; returns its reference id.
 
@@ -191,12 +193,21 @@ def log_reference(
     ``profile_data=False``, a profile of every row (``bins`` quantile bins per numeric feature;
     default 20, the number the collector's drift views use when they bin a sample themselves:
     docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
+    ``feature_names`` names the columns of a plain 2-D numpy array, as ``@monitor(feature_names=…)``
+    does, so reference and predictions compare feature by feature.
     """
     if not isinstance(model, str) or not model:
         raise ValueError(f"log_reference(model=...): expected a non-empty model name, got {model!r}")
     if not isinstance(bins, int) or bins < 2:
         raise ValueError(f"log_reference(bins=...): expected an int of at least 2, got {bins!r}")
-    table = _extract.features_of(features)
+    if feature_names is not None and (isinstance(feature_names, str)
+                                      or not all(isinstance(n, str) for n in feature_names)):
+        raise ValueError("log_reference(feature_names=...): expected a list of feature names (strings)")
+    if (feature_names is not None and isinstance(features, np.ndarray) and features.ndim == 2
+            and len(feature_names) != features.shape[1]):
+        raise ValueError(f"log_reference(feature_names=...): {len(feature_names)} names for "
+                         f"{features.shape[1]} columns")
+    table = _extract.features_of(features, feature_names)
     if table is None:
         raise ValueError(
             f"log_reference(features=...): cannot read features from {type(features).__name__}; pass a "

@@ -51,6 +51,9 @@ def model(name: str, version: str, task: str = "") -> Model:
     return m
 
 
+_model = model  # register_model's `model` argument shadows the function
+
+
 def check_task(task: str | None) -> str:
     task = task or ""
     if task not in TASKS:
@@ -146,8 +149,8 @@ def emit_registration(
 
 
 def register_model(
-    name: str,
-    version: str,
+    model: str | None = None,
+    version: str | None = None,
     *,
     task: str | None = None,
     framework: str | None = None,
@@ -157,17 +160,25 @@ def register_model(
     tags: Mapping[str, str] | None = None,
     positive_class: Any = None,
     git_sha: str | None = None,
+    name: str | None = None,
 ) -> None:
     """Record a model version in the registry (``ml_models``).
+
+    ``model=`` is the model's name, as in every other call; ``name=`` is its older spelling.
 
     Library versions (the model's framework, numpy, pandas, heron …) and the git commit are
     captured automatically. ``@heron.monitor`` registers implicitly on its first call; call this
     to add metadata (the newest registration of a version wins).
     """
+    if name is not None and model is not None and name != model:
+        raise ValueError("register_model: pass model= (name= is its older spelling), not both")
+    name = model if model is not None else name
     if not isinstance(name, str) or not name:
-        raise ValueError(f"register_model(name=...): expected a non-empty string, got {name!r}")
+        raise ValueError(f"register_model(model=...): expected a non-empty model name, got {name!r}")
+    if version is None:
+        raise ValueError("register_model(version=...): the model's version is required")
     task = check_task(task)
-    m = model(name, str(version), task)
+    m = _model(name, str(version), task)
     emit_registration(
         m, task=task, framework=framework, params=hyperparameters,
         training_data_version=training_data_version, owner=owner, tags=tags,

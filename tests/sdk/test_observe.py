@@ -132,3 +132,21 @@ def test_an_implausible_timestamp_drops_its_record_alone_and_counts_it(telemetry
     assert stats["dropped.timestamp"] == 1 and stats["fault.timestamp"] == 1
     with pytest.raises(ValueError, match=r"log_ground_truth\(timestamp=...\) = 1e\+30 is not a Unix time"):
         heron.log_ground_truth(model="m", ids=["beside"], labels=[1], timestamp=1e30)
+
+
+def test_one_api_model_everywhere_classes_and_feature_names(telemetry):
+    heron.register_model(model="m", version="1", owner="risk")
+    heron.register_model(name="m", version="2")  # the older spelling stays an alias
+    with pytest.raises(ValueError, match="not both"):
+        heron.register_model(model="m", name="other", version="1")
+    with heron.observe(model="m", version="1", ids="p", classes=["no", "yes"], feature_names=["a", "b"]) as obs:
+        obs.features(np.array([1.0, 2.0]))
+        obs.prediction(np.array([[0.2, 0.8]]))
+    [body] = telemetry.bodies()
+    assert body["numeric"] == {"a": 1.0, "b": 2.0}
+    assert set(body["probabilities"]) == {"no", "yes"}, body
+    heron.log_reference("m", "1", np.array([[1.0, 2.0], [3.0, 4.0]]), feature_names=["a", "b"], profile_data=False)
+    [sample] = telemetry.bodies("heron.reference")
+    assert set(sample["numeric"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="3 names for 2 columns"):
+        heron.log_reference("m", "1", np.array([[1.0, 2.0]]), feature_names=["a", "b", "c"])

@@ -97,3 +97,15 @@ def test_every_heron_variable_is_documented():
         "HERON_DISABLED", "HERON_METRICS", "HERON_REFERENCE_SAMPLE_ROWS", "HERON_MAX_CATEGORIES"}]
     assert len(sdk_vars) == 12
     assert [v for v in sdk_vars if v not in text] == []
+
+
+def test_the_one_api_parameters_are_pinned():
+    import inspect
+
+    def params(function) -> list[str]:
+        return list(inspect.signature(function).parameters)
+
+    assert params(heron.register_model)[:2] == ["model", "version"] and "name" in params(heron.register_model)
+    assert {"classes", "feature_names", "timestamp", "ids"} <= set(params(heron.observe))
+    assert {"feature_names", "predictions", "labels"} <= set(params(heron.log_reference))
+    assert "exit_timeout" in {f.name for f in __import__("dataclasses").fields(heron._config.Settings)}
