@@ -59,6 +59,7 @@ class State:
         self.owned: list[Any] = []
         self._exporters: list[Any] = []  # Heron's own OTLP exporters, to abort their retries at exit
         self._aborted = False
+        self._failed_seen = _stats.total("failed.")
         self._span_exporter: DerivingSpanExporter | None = None
         tracer_api: Any = trace.NoOpTracer()
         logger_api: Any = _logs.NoOpLogger("heron")
@@ -172,6 +173,15 @@ class State:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def flush(self, timeout_s: float) -> bool:
+        """Export what is queued; False when a pipeline did not flush in time or anything failed to
+        be delivered since the previous flush (heron.stats() says how much)."""
+        ok = self._flush(timeout_s)
+        failed = _stats.total("failed.")
+        ok = ok and failed == self._failed_seen
+        self._failed_seen = failed
+        return ok
+
+    def _flush(self, timeout_s: float) -> bool:
         ok = True
         providers = self.owned or [
             p for p in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
@@ -213,7 +223,7 @@ class State:
                      "records and spans undelivered; is the collector reachable?", limit, left)
 
     def _flush_and_shutdown(self, timeout_s: float) -> None:
-        self.flush(timeout_s)
+        self._flush(timeout_s)
         self.shutdown()
 
     def _queued(self) -> int:
@@ -322,6 +332,18 @@ def defer(span: Any, event: str, attributes: dict[str, Any], body: Lazy, rows: i
     _pending[span.get_span_context().span_id] = (event, attributes, body, rows, timestamp_ns)
 
 
+def delivered(result: Any, kind: str, items: int, prediction_rows: int) -> None:
+    """Count an export's outcome: `exported.<kind>` (and `.prediction_rows`) when the receiver
+    acknowledged it, else `failed.<kind>`, with one warning per kind the first time."""
+    ok = getattr(result, "name", str(result)) == "SUCCESS"
+    outcome = "exported" if ok else "failed"
+    _stats.count(f"{outcome}.{kind}", items)
+    _stats.count(f"{outcome}.prediction_rows", prediction_rows)
+    if not ok:
+        _stats.notice(f"export_failed.{kind}", f"{items} {kind} could not be delivered (the exporter gave up: is the "
+                      "collector reachable, and is the token right?)")
+
+
 class DerivingSpanExporter:
     """Wraps Heron's own span exporter. In the export thread, for each exported `heron.predict`
     span it records the prediction counter and latency histogram (from the span's attributes and
@@ -339,7 +361,7 @@ class DerivingSpanExporter:
                 self._derive(state, spans)
             except Exception as exc:
                 _stats.fault("derive", exc)
-        return self._inner.export(spans)
+        return self._export(spans)
 
     def _derive(self, state: State, spans: Sequence[Any]) -> None:
         for span in spans:
@@ -360,6 +382,11 @@ class DerivingSpanExporter:
                     emit(state, event, attributes, body, rows, ts, ctx)
                 except Exception as exc:
                     _stats.fault("emit", exc)
+
+    def _export(self, spans: Sequence[Any]) -> Any:
+        result = self._inner.export(spans)
+        delivered(result, "spans", len(spans), 0)
+        return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self._inner, "force_flush", None)
@@ -407,7 +434,11 @@ class RenderingLogExporter:
                 out.append(target)
         if not out:
             return LogRecordExportResult.SUCCESS
-        return self._inner.export(out)
+        result = self._inner.export(out)
+        rows = sum(int(r.log_record.attributes.get("heron.rows", 0)) for r in out
+                   if r.log_record.event_name == "heron.prediction")
+        delivered(result, "records", len(out), rows)
+        return result
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self._inner, "force_flush", None)

@@ -50,6 +50,12 @@ def notice(kind: str, message: str) -> None:
         _log.warning("heron: %s. Further cases are counted in heron.stats() as %s.", message, kind)
 
 
+def total(prefix: str) -> int:
+    """The sum of the counters whose names start with ``prefix``."""
+    with _lock:
+        return sum(n for k, n in _counts.items() if k.startswith(prefix))
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(sorted(_counts.items()))

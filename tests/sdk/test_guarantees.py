@@ -178,3 +178,22 @@ def test_with_the_collector_down_the_process_exits_within_the_timeout_and_says_w
     assert took < 3 + 2, f"the process took {took:.1f} s to exit after its work"
     lines = [line for line in result.stderr.splitlines() if "HERON_EXIT_TIMEOUT_SECONDS" in line]
     assert len(lines) == 1 and "undelivered" in lines[0], result.stderr[-2000:]
+
+
+def test_delivery_is_counted_and_flush_says_when_something_was_not_delivered(telemetry, caplog):
+    predict = heron.monitor(model="m", version="1")(lambda x: x["a"])
+    for _ in range(30):
+        predict({"a": 1.0})
+    assert heron.flush() is True
+    stats = heron.stats()
+    assert stats["exported.prediction_rows"] == 30 and stats["exported.spans"] == 30
+    assert stats["exported.records"] >= 30 and "failed.records" not in stats
+
+    heron.configure(endpoint=f"http://127.0.0.1:{_closed_port()}", timeout=1.0, metrics=False,
+                    span_exporter=None, log_exporter=None, metric_reader=None)
+    for _ in range(20):
+        predict({"a": 1.0})
+    assert heron.flush(timeout_s=20) is False, "undelivered predictions must make flush() False"
+    stats = heron.stats()
+    assert stats["failed.prediction_rows"] == 20 and stats["failed.spans"] == 20
+    assert sum("could not be delivered" in r.getMessage() for r in caplog.records) == 2  # records, spans: once each
