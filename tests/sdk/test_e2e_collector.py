@@ -116,3 +116,47 @@ def test_a_process_that_just_exits_still_delivers_its_predictions(collector):
     rows = wait_for(data_dir, "SELECT prediction_value FROM heron.ml_predictions WHERE model_name = 'exiting' "
                               "ORDER BY prediction_value", 5)
     assert [r["prediction_value"] for r in rows] == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_a_20k_burst_is_stored_and_every_prediction_is_accounted_for(collector):
+    url, data_dir = collector
+    heron.configure(endpoint=url, metrics=False)
+
+    @heron.monitor(model="burst", version="1")
+    def predict(x: dict) -> float:
+        return x["a"]
+
+    for i in range(20_000):
+        predict({"a": float(i), "b": 1.0})
+    assert heron.flush(timeout_s=120)
+    [row] = wait_for(data_dir, "SELECT count() AS n FROM heron.ml_predictions WHERE model_name = 'burst' "
+                               "HAVING n >= 19980", 1)
+    stored = int(row["n"])
+    stats = heron.stats()
+    accounted = sum(stats.get(f"{k}.prediction_rows", 0) for k in ("exported", "failed", "dropped.queue_full"))
+    assert stored >= 19_980, f"only {stored} of 20,000 stored"
+    assert accounted == 20_000, stats
+    assert stats.get("exported.prediction_rows", 0) == stored
+
+
+def test_a_queue_that_overflows_counts_every_dropped_prediction(monkeypatch, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "16")
+    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16")
+    heron.configure(endpoint=f"http://127.0.0.1:{closed}", timeout=1.0, metrics=False)
+
+    @heron.monitor(model="small", version="1")
+    def predict(x: dict) -> float:
+        return x["a"]
+
+    for i in range(300):
+        predict({"a": float(i)})
+    assert heron.flush(timeout_s=30) is False
+    stats = heron.stats()
+    assert stats.get("dropped.queue_full.prediction_rows", 0) > 0, stats
+    accounted = sum(stats.get(f"{k}.prediction_rows", 0) for k in ("exported", "failed", "dropped.queue_full"))
+    assert accounted == 300, stats
