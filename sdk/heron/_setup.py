@@ -14,6 +14,7 @@ rendered on the caller's thread, because only a string body survives a foreign e
 from __future__ import annotations
 
 import atexit
+import collections
 import copy
 import logging
 import os
@@ -139,7 +140,7 @@ class State:
         if exporter is not None:
             self._exporters.append(exporter)
             self._span_exporter = DerivingSpanExporter(exporter)
-            provider.add_span_processor(counting(BatchSpanProcessor, "spans")(self._span_exporter, **_queue("BSP")))
+            provider.add_span_processor(counting(BatchSpanProcessor(self._span_exporter, **_queue("BSP")), "spans"))
         self.owned.append(provider)
         return provider
 
@@ -151,7 +152,7 @@ class State:
         exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
         if exporter is not None:
             self._exporters.append(exporter)
-            processor = counting(BatchLogRecordProcessor, "records")(RenderingLogExporter(exporter), **_queue("BLRP"))
+            processor = counting(BatchLogRecordProcessor(RenderingLogExporter(exporter), **_queue("BLRP")), "records")
             provider.add_log_record_processor(processor)
         self.owned.append(provider)
         return provider
@@ -356,37 +357,42 @@ def _rows(item: Any) -> int:
     return int((record.attributes or {}).get("heron.rows", 1))
 
 
-def counting(base: type, kind: str) -> type:
-    """`base` (a batch processor) that counts what its full queue drops: `dropped.queue_full.<kind>`
-    and `dropped.queue_full.prediction_rows`, with one warning. The SDK drops the oldest item."""
+class _CountingQueue(collections.deque):
+    """A batch processor's queue that drops its oldest item itself when full, and counts it.
 
-    class Counting(base):  # type: ignore[misc, valid-type]
-        def _count_drop(self) -> None:
-            try:
-                queue = self._batch_processor._queue
-                if queue.maxlen is not None and len(queue) >= queue.maxlen:
-                    _stats.count(f"dropped.queue_full.{kind}")
-                    _stats.count("dropped.queue_full.prediction_rows", _rows(queue[-1]))
-                    _stats.notice(f"queue_full.{kind}", f"the export queue of {kind} is full and the oldest are "
-                                  "dropped (the collector is slower than the calls; raise "
+    The SDK's own deque drops silently on `appendleft`; dropping explicitly, under a lock that
+    only appenders take (the export thread only removes), makes the count exact."""
+
+    kind = "records"
+    _lock = threading.Lock()
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            if self.maxlen is not None and len(self) >= self.maxlen:
+                try:
+                    victim = self.pop()
+                except IndexError:
+                    victim = None
+                if victim is not None:
+                    _stats.count(f"dropped.queue_full.{self.kind}")
+                    _stats.count("dropped.queue_full.prediction_rows", _rows(victim))
+                    _stats.notice(f"queue_full.{self.kind}", f"the export queue of {self.kind} is full and the "
+                                  "oldest are dropped (the collector is slower than the calls; raise "
                                   "OTEL_BLRP/BSP_MAX_QUEUE_SIZE)")
-            except Exception:  # the SDK's internals moved: nothing to count, nothing to break
-                pass
+            super().appendleft(item)
 
-    if hasattr(base, "on_emit"):
-        def on_emit(self: Any, log_record: Any) -> None:
-            self._count_drop()
-            base.on_emit(self, log_record)
 
-        Counting.on_emit = on_emit  # type: ignore[attr-defined]
-    else:
-        def on_end(self: Any, span: Any) -> None:
-            self._count_drop()
-            base.on_end(self, span)
-
-        Counting.on_end = on_end  # type: ignore[attr-defined]
-    Counting.__name__ = f"Counting{base.__name__}"
-    return Counting
+def counting(processor: Any, kind: str) -> Any:
+    """`processor` (a batch processor) whose full queue counts what it drops:
+    `dropped.queue_full.<kind>` and `dropped.queue_full.prediction_rows`, with one warning."""
+    try:
+        inner = processor._batch_processor
+        queue = _CountingQueue(inner._queue, maxlen=inner._queue.maxlen)
+        queue.kind = kind
+        inner._queue = queue
+    except AttributeError:  # the SDK's internals moved: nothing to count, nothing to break
+        pass
+    return processor
 
 
 def delivered(result: Any, kind: str, items: int, prediction_rows: int) -> None:
