@@ -60,14 +60,9 @@ class Direct:
         return config.show(self.store.client, self.store.database, model)
 
     def purge(self, request: dict[str, Any]) -> dict[str, Any]:
-        from . import analytics, purge
+        from . import purge
 
-        selection = purge.Selection.parse(request)
-        dry_run = bool(request.get("dry_run", True))
-        report = purge.purge(self.store.client, self.store.database, selection, dry_run=dry_run)
-        if not dry_run:
-            analytics.refresh(self.store.client, self.store.database, wait=True)
-        return {"tables": report, "dry_run": dry_run}
+        return purge.run(self.store.client, self.store.database, request)
 
     def close(self) -> None:
         self.store.close()

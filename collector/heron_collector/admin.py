@@ -79,20 +79,15 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         except config.ConfigError as exc:
             return 400, {"error": str(exc)}
     if route == "/admin/purge" and method == "POST":
-        from . import analytics, purge
+        from . import purge
 
-        try:
-            selection = purge.Selection.parse(request)
-        except purge.PurgeError as exc:
-            return 400, {"error": str(exc)}
         if not collector.flush(timeout=60):  # spooled rows of the model must not land after the purge
             return 503, {"error": "the spool still holds rows the store has not taken; purge once writes succeed "
                                   "(GET /readyz says why they fail)"}
-        dry_run = bool(request.get("dry_run", True))
-        report = purge.purge(store.client, store.database, selection, dry_run=dry_run)
-        if not dry_run:
-            analytics.refresh(store.client, store.database, wait=True)
-        return 200, {"tables": report, "dry_run": dry_run}
+        try:
+            return 200, purge.run(store.client, store.database, request)
+        except purge.PurgeError as exc:
+            return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 

@@ -245,8 +245,12 @@ class Collector:
     def ingest(self, signal: str, body: bytes, content_type: str) -> tuple[int, str]:
         """Decode, check and spool one request durably; returns (rejected count, message).
 
-        Raises BadRequest for an undecodable body and Busy when the spool cannot take it.
+        Raises BadRequest for an undecodable body and Busy while starting or stopping, or when the
+        spool cannot take it.
         """
+        spool = self.spool
+        if spool is None or not self.ready.is_set():
+            raise Busy("the collector is starting or stopping; retry later")
         request = parse(signal, body, content_type)
         if signal == "metrics":
             points = count_data_points(request)
@@ -261,9 +265,6 @@ class Collector:
         for reason, count in converted.reasons.items():
             self.metrics.rejected.labels(signal, reason).inc(count)
         digest = hashlib.blake2b(body, digest_size=16, person=signal.encode()).digest()
-        spool = self.spool
-        if spool is None or not self.ready.is_set():
-            raise Busy("the collector is starting or stopping; retry later")
         try:
             sequence = spool.append([(table, converted.rows)], digest)
             spool.wait_durable(sequence, DURABLE_TIMEOUT_S)

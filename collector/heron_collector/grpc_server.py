@@ -52,8 +52,6 @@ def _handler(collector: Collector, signal: str):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED,
                               "missing or wrong bearer token: send authorization: Bearer $HERON_COLLECTOR_TOKEN")
             try:
-                if not collector.ready.is_set():
-                    raise Busy("the collector is starting or stopping")
                 rejected, message = collector.ingest(signal, raw, PROTOBUF)
             except BadRequest as exc:
                 outcome = "malformed"

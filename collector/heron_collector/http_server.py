@@ -142,10 +142,6 @@ class App:
 
         collector, outcome = self.collector, "ok"
         try:
-            if not collector.ready.is_set():
-                outcome = "busy"
-                return _status(503, code_pb2.UNAVAILABLE, "the collector is starting or stopping", content_type,
-                               {"retry-after": str(RETRY_AFTER_S)})
             body = decompress(raw, headers.get("content-encoding", ""), collector.settings.max_body_bytes)
             rejected, message = collector.ingest(signal, body, content_type)
         except TooLarge as exc:

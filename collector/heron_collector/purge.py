@@ -161,3 +161,16 @@ def purge(client, database: str, selection: Selection, dry_run: bool = True) -> 
         for table, condition in plan(client, db, selection):
             client.command(f"DELETE FROM {db}.{table} WHERE {condition}", parameters=params)
     return report
+
+
+def run(client, database: str, request: dict[str, Any]) -> dict[str, Any]:
+    """A purge request as the admin endpoint and the CLI send it: {model, version, ids, since, until,
+    dry_run (default true)}. Deletes unless a dry run, then refreshes the views; PurgeError if invalid."""
+    from . import analytics
+
+    selection = Selection.parse(request)
+    dry_run = bool(request.get("dry_run", True))
+    report = purge(client, database, selection, dry_run=dry_run)
+    if not dry_run:
+        analytics.refresh(client, database, wait=True)
+    return {"tables": report, "dry_run": dry_run}
