@@ -137,7 +137,9 @@ def plan(client, database: str, selection: Selection) -> list[tuple[str, str]]:
     db = identifier(database, "database")
     result = client.query(
         "SELECT table, groupArray(name) FROM system.columns WHERE database = {db:String} AND table IN "
-        "(SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree%') GROUP BY table",
+        "(SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree%' "
+        # a refreshable view's `.tmp.inner_id.*` table exists only while it refreshes; run() refreshes after
+        "AND NOT startsWith(name, '.')) GROUP BY table",
         parameters={"db": db})
     tables = {table: set(columns) for table, columns in result.result_rows}
     order = sorted(tables, key=lambda t: (ANCHORS.index(t) + 1 if t in ANCHORS else 0, t))

@@ -55,7 +55,8 @@ def rows_of(client, model: str) -> dict[str, int]:
     (Replacing tables read FINAL: a refresh appends a window's new version beside the old)."""
     tables = client.query("SELECT c.table, groupArray(c.name), any(t.engine) FROM system.columns AS c "
                           "JOIN system.tables AS t ON t.database = c.database AND t.name = c.table "
-                          "WHERE c.database = 'heron' AND t.engine LIKE '%MergeTree%' GROUP BY c.table").result_rows
+                          "WHERE c.database = 'heron' AND t.engine LIKE '%MergeTree%' "
+                          "AND NOT startsWith(c.table, '.') GROUP BY c.table").result_rows
     found = {}
     for table, columns, engine in tables:
         if "model_name" in columns:
