@@ -4,7 +4,9 @@
 -- LogAttributes['heron.layout'] = 'columnar', where every per-row value is an array
 -- (010_ml_predictions_row_mv.sql reads the one-prediction records). Steps:
 --   1. per record, list its columns as (kind, name, raw JSON) — kind 1 id, 2 prediction,
---      3 score, 4 ts, 5 numeric feature, 6 categorical feature, 7 class probability;
+--      3 score, 4 ts, 5 numeric feature, 6 categorical feature, 7 class probability, and the
+--      per-row keys of coalesced single predictions: 8 latency_ms (when an array), 9 trace_id,
+--      10 span_id (absent, the record's own latency and ids apply to every row);
 --   2. ARRAY JOIN the columns, parse each column once into Array(Nullable(String)), ARRAY JOIN
 --      its values — each join carries only scalars and the array being joined (joining a big
 --      array alongside another is O(rows²) memory: see docs/architecture.md);
@@ -26,10 +28,10 @@ SELECT
     toFloat64OrNull(anyIf(s, kind = 3)) AS score,
     CAST(groupArrayIf((name, toFloat64OrZero(s)), kind = 7 AND s IS NOT NULL) AS Map(String, Float64)) AS probabilities,
     JSONExtract(any(tags_raw), 'Map(String, String)') AS tags,
-    toFloat64OrNull(any(latency_raw)) AS latency_ms,
+    toFloat64OrNull(if(startsWith(any(latency_raw), '['), anyIf(s, kind = 8), any(latency_raw))) AS latency_ms,
     any(batch_rows) AS batch_rows,
-    any(trace_id) AS trace_id,
-    any(span_id) AS span_id,
+    ifNull(anyIf(s, kind = 9), any(trace_id)) AS trace_id,
+    ifNull(anyIf(s, kind = 10), any(span_id)) AS span_id,
     any(service_name) AS service_name,
     any(environment) AS environment
 FROM
@@ -57,7 +59,10 @@ FROM
                 [(1, '', JSONExtractRaw(Body, 'id')),
                  (2, '', JSONExtractRaw(Body, 'prediction')),
                  (3, '', JSONExtractRaw(Body, 'score')),
-                 (4, '', JSONExtractRaw(Body, 'ts'))],
+                 (4, '', JSONExtractRaw(Body, 'ts')),
+                 (8, '', if(startsWith(JSONExtractRaw(Body, 'latency_ms'), '['), JSONExtractRaw(Body, 'latency_ms'), '')),
+                 (9, '', JSONExtractRaw(Body, 'trace_id')),
+                 (10, '', JSONExtractRaw(Body, 'span_id'))],
                 arrayMap(kv -> (5, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'numeric')),
                 arrayMap(kv -> (6, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'categorical')),
                 arrayMap(kv -> (7, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'probabilities'))

@@ -30,6 +30,7 @@ class Settings:
     reference_sample_rows: int = 10_000
     max_categories: int = 1_000
     exit_timeout: float = 5.0
+    queue_rows: int = _env.HERON_QUEUE_ROWS.default
     # OTLP and resource; None means "as the OTEL_* environment says"
     service_name: str | None = None
     resource_attributes: dict[str, str] = field(default_factory=dict)
@@ -61,6 +62,7 @@ class Settings:
             reference_sample_rows=_env.HERON_REFERENCE_SAMPLE_ROWS.get(environ),
             max_categories=_env.HERON_MAX_CATEGORIES.get(environ),
             exit_timeout=_env.HERON_EXIT_TIMEOUT_SECONDS.get(environ),
+            queue_rows=_env.HERON_QUEUE_ROWS.get(environ),
         )
 
     def override(self, **kwargs: Any) -> Settings:
@@ -86,7 +88,7 @@ def _check(name: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise bad("a number between 0 and 1")
     elif name in ("max_features", "max_string_length", "max_record_bytes", "reference_sample_rows",
-                  "max_categories"):
+                  "max_categories", "queue_rows"):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise bad("a positive int")
     elif name in ("disabled", "metrics"):

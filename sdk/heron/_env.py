@@ -149,7 +149,12 @@ HERON_MAX_CATEGORIES = Var(
 HERON_EXIT_TIMEOUT_SECONDS = Var(
     "HERON_EXIT_TIMEOUT_SECONDS", 5.0, parse_positive_float,
     "At interpreter exit (and heron.shutdown()), the most time spent delivering what is still queued; "
-    "whatever is left is counted as dropped.exit and reported in one line.",
+    "whatever is left is counted as dropped.shutdown.* and reported in one line.",
+)
+HERON_QUEUE_ROWS = Var(
+    "HERON_QUEUE_ROWS", 65_536, parse_positive_int,
+    "Prediction rows of monitored calls waiting for Heron's export thread; a call that finds the queue full "
+    "is dropped and counted (dropped.queue_full.* in heron.stats()), never waited for.",
 )
 HERON_DISABLED = Var(
     "HERON_DISABLED", False, parse_bool,

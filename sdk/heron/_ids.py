@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 _prefix = os.urandom(8).hex()
 _calls = itertools.count(1)
@@ -34,14 +35,36 @@ def one() -> str:
     return f"{_prefix}{next(_calls):012x}00000000"
 
 
-def many(n: int) -> list[str]:
-    """``n`` fresh ids for the rows of one batch call."""
-    base = f"{_prefix}{next(_calls):012x}"
-    if n > len(_suffixes):
+class Batch(Sequence[str]):
+    """The ids of one batch call, drawn now (one call number) and spelled out only when read, so
+    the caller's thread does not build a thousand strings the export thread will build anyway."""
+
+    __slots__ = ("_base", "_n")
+
+    def __init__(self, n: int) -> None:
+        self._base = f"{_prefix}{next(_calls):012x}"
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self.tolist()[i]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        return f"{self._base}{i % self._n:08x}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tolist())
+
+    def tolist(self) -> list[str]:
+        n, base = self._n, self._base
         if n > 1 << 20:
             return [f"{base}{i:08x}" for i in range(n)]
-        _suffixes.extend(f"{i:08x}" for i in range(len(_suffixes), max(n, 1024)))
-    return [base + s for s in _suffixes[:n]]
+        if n > len(_suffixes):
+            _suffixes.extend(f"{i:08x}" for i in range(len(_suffixes), max(n, 1024)))
+        return [base + s for s in _suffixes[:n]]
 
 
 def keep(prediction_id: str, rate: float) -> bool:

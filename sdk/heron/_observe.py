@@ -8,6 +8,7 @@ is counted (heron.stats()) and the caller's code runs on unaffected.
 from __future__ import annotations
 
 import datetime as _dt
+import random
 import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -20,17 +21,16 @@ from opentelemetry import context as _context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from . import _env, _extract, _ids, _record, _registry, _setup, _stats
+from . import _calls, _env, _extract, _ids, _record, _registry, _setup, _stats
 from ._extract import Outputs, Table
 from ._privacy import Policy
 
 _last: ContextVar[Observation | None] = ContextVar("heron_last_observation", default=None)
 _ERROR = StatusCode.ERROR
-
-
-def error_type(exc: BaseException) -> str:
-    cls = type(exc)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+_SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
+_current_span = trace.get_current_span
+_randbits = random.getrandbits
+error_type = _calls.error_type
 
 
 # A number given as a timestamp is Unix time; its size tells the unit (now is ~1.8e9 s, 1.8e12 ms,
@@ -114,6 +114,16 @@ class PredictionBody(_setup.Lazy):
         self.max_bytes = max_bytes
 
     def render(self) -> list[tuple[str, int, str]]:
+        document = self.document()
+        if document is None:
+            return []
+        body, rows, single = document
+        return _record.chunks(body, rows, not single, self.max_bytes)
+
+    def document(self) -> tuple[dict[str, Any], int, bool] | None:
+        """(body, rows, single): the record before chunking; None when every row was sampled out."""
+        if isinstance(self.ids, _ids.Batch):
+            self.ids = self.ids.tolist()
         rows = len(self.ids)
         single = rows == 1 and (self.table is None or self.table.row is not None or self.table.rows == 1)
         body: dict[str, Any] = {"id": self.ids[0] if single else self.ids}
@@ -139,7 +149,7 @@ class PredictionBody(_setup.Lazy):
             ts = _record.seconds(self.ts)
             body["ts"] = _record.first(ts) if single else ts  # a scalar is broadcast below
         if single:
-            return _record.chunks(body, 1, False, self.max_bytes)
+            return body, 1, True
         _record.broadcast(body, rows)
         if self.rate < 1.0:
             mask = _ids.keep_mask(self.ids, self.rate)
@@ -147,10 +157,10 @@ class PredictionBody(_setup.Lazy):
             if kept < rows:
                 _stats.count("predictions_sampled_out", rows - kept)
                 if not kept:
-                    return []
+                    return None
                 _record.apply_mask(body, mask)
                 rows = kept
-        return _record.chunks(body, rows, True, self.max_bytes)
+        return body, rows, False
 
 
 def _unwrap(section: dict[str, Any]) -> dict[str, Any]:
@@ -176,8 +186,9 @@ class Observation:
     """
 
     __slots__ = (
-        "_attach", "_classes", "_done", "_feature_names", "_ids", "_model", "_ns", "_outputs",
-        "_refused", "_result", "_span", "_span_rows", "_state", "_t0", "_table", "_tags", "_token", "_ts",
+        "_attach", "_classes", "_done", "_feature_names", "_ids", "_model", "_ns", "_outputs", "_parent",
+        "_refused", "_result", "_span", "_span_id", "_span_rows", "_state", "_t0", "_table", "_tags", "_token",
+        "_trace_id", "_ts",
     )
 
     def __init__(
@@ -201,6 +212,9 @@ class Observation:
         self._outputs: Outputs | None = None
         self._result: Any = _MISSING
         self._span: Any = None
+        self._span_id = 0  # set when Heron's own pipeline makes the span (heron._calls)
+        self._trace_id = 0
+        self._parent: Any = None
         self._span_rows = -1
         self._token: Any = None
         self._attach = attach
@@ -299,7 +313,7 @@ class Observation:
         """The prediction ids of this call, one per row (generated unless given)."""
         rows = self.rows
         if self._ids is None or (len(self._ids) != rows and not self._done):
-            self._ids = [_ids.one()] if rows == 1 else _ids.many(rows)
+            self._ids = [_ids.one()] if rows == 1 else _ids.Batch(rows)  # type: ignore[assignment]
         return self._ids
 
     @property
@@ -333,89 +347,123 @@ class Observation:
         if not state.enabled or self._ts is not None or self._refused:
             return  # disabled, or a back-fill: no span, no metrics
         try:
-            if self._table is not None:
-                self._span_rows = self._table.rows
-                attrs = {**self._model.metric_attrs, "heron.rows": self._span_rows}
+            if state.calls is not None:
+                self._start_call()
             else:
-                attrs = self._model.metric_attrs
-            span = state.tracer.start_span("heron.predict", attributes=attrs)
-            self._span = span
-            if self._attach:
-                self._token = _context.attach(trace.set_span_in_context(span))
+                self._start_span(state)
         except Exception as exc:
             _stats.fault("span", exc)
+
+    def _start_call(self) -> None:
+        """Heron's own pipeline: the span's ids now (for children and the records), the span later."""
+        parent = _current_span().get_span_context()
+        if parent.is_valid:
+            self._parent, trace_id, flags = parent, parent.trace_id, parent.trace_flags
+        else:
+            self._parent, trace_id, flags = None, _randbits(128), _SAMPLED
+        self._trace_id = trace_id
+        self._span_id = _randbits(64) or 1
+        if self._attach:
+            span = trace.NonRecordingSpan(trace.SpanContext(trace_id, self._span_id, False, flags))
+            self._token = _context.attach(trace.set_span_in_context(span))
+
+    def _start_span(self, state: _setup.State) -> None:
+        """An application's tracer: a real span on the caller's thread."""
+        if self._table is not None:
+            self._span_rows = self._table.rows
+            attrs = {**self._model.metric_attrs, "heron.rows": self._span_rows}
+        else:
+            attrs = self._model.metric_attrs
+        span = state.tracer.start_span("heron.predict", attributes=attrs)
+        self._span = span
+        if self._attach:
+            self._token = _context.attach(trace.set_span_in_context(span))
 
     def _finish(self, exc: BaseException | None) -> None:
         if self._done:
             return
         self._done = True
         state = self._state
-        span = self._span
         try:
             if not state.enabled:
                 return
-            model = self._model
+            seconds = perf_counter() - self._t0
             if self._result is not _MISSING and exc is None:
                 self.prediction(self._result)
                 self._result = _MISSING
-            rows = self.rows
-            deferred = False
-            if span is not None:
-                latency = perf_counter() - self._t0
-                if rows != self._span_rows:
-                    span.set_attribute("heron.rows", rows)
-                attrs = model.metric_attrs
-                if exc is not None:
-                    etype = error_type(exc)
-                    if isinstance(exc, Exception):
-                        span.record_exception(exc)
-                    span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
-                    span.set_attribute("error.type", etype)
-                    attrs = {**attrs, "error.type": etype}
-                deferred = state.defer and span.is_recording()
-                if not deferred:  # else the span's export thread records them (_setup.DerivingSpanExporter)
-                    state.predictions.add(rows, attrs)
-                    state.duration.record(latency, attrs)
-            if self._refused:
-                _stats.count("dropped.timestamp", rows)
-            elif exc is None and (self._table is not None or self._outputs is not None):
-                ids = self.ids
-                if len(ids) != rows:
-                    raise ValueError(f"{len(ids)} prediction ids given for {rows} rows")
-                rate = state.sample_rate
-                if rows == 1 and rate < 1.0 and not _ids.keep(ids[0], rate):
-                    _stats.count("predictions_sampled_out")
-                else:
-                    body = PredictionBody(
-                        model.kinds, state.policy, self._table, self._outputs, ids, self._tags,
-                        (perf_counter() - self._t0) * 1000.0 if span is not None else None, self._ts,
-                        rate, state.settings.max_record_bytes,
-                    )
-                    ts_ns = self._ns
-                    if self._ts is not None:
-                        first = self._ts[0] if isinstance(self._ts, list) else self._ts
-                        ts_ns = int(first * 1e9)
-                    if deferred:
-                        _setup.defer(span, "heron.prediction", model.attrs, body, rows, ts_ns)
-                    else:
-                        ctx = trace.set_span_in_context(span) if span is not None and self._token is None else None
-                        _setup.emit(state, "heron.prediction", model.attrs, body, rows, ts_ns, ctx)
-            if not model.registered:
-                _registry.emit_registration(model)
+            if self._span_id:
+                state.calls.put(_calls.Call(self._model, self.rows, self._ns, seconds, self._trace_id, self._span_id,
+                                            self._parent, exc, self._body(exc, seconds)))
+            else:
+                self._finish_span(exc, seconds)
+            if not self._model.registered:
+                _registry.emit_registration(self._model)
         except Exception as err:
             _stats.fault("observe", err)
         finally:
-            if self._token is not None:
-                try:
-                    _context.detach(self._token)
-                except Exception as err:
-                    _stats.fault("context", err)
-                self._token = None
-            if span is not None:
-                try:
-                    span.end()
-                except Exception as err:
-                    _stats.fault("span", err)
+            self._end()
+
+    def _body(self, exc: BaseException | None, seconds: float | None) -> PredictionBody | None:
+        """The prediction record of this call; None when there is none to send (failed, refused,
+        nothing observed, sampled out)."""
+        rows = self.rows
+        if self._refused:
+            _stats.count("dropped.timestamp", rows)
+            return None
+        if exc is not None or (self._table is None and self._outputs is None):
+            return None
+        ids = self.ids
+        if len(ids) != rows:
+            raise ValueError(f"{len(ids)} prediction ids given for {rows} rows")
+        state = self._state
+        rate = state.sample_rate
+        if rows == 1 and rate < 1.0 and not _ids.keep(ids[0], rate):
+            _stats.count("predictions_sampled_out")
+            return None
+        return PredictionBody(
+            self._model.kinds, state.policy, self._table, self._outputs, ids, self._tags,
+            seconds * 1000.0 if seconds is not None else None, self._ts, rate, state.settings.max_record_bytes,
+        )
+
+    def _finish_span(self, exc: BaseException | None, seconds: float) -> None:
+        """An application's tracer (or a back-fill, with no span): metrics and the record now."""
+        state = self._state
+        model = self._model
+        span = self._span
+        rows = self.rows
+        if span is not None:
+            if rows != self._span_rows:
+                span.set_attribute("heron.rows", rows)
+            attrs = model.metric_attrs
+            if exc is not None:
+                etype = error_type(exc)
+                if isinstance(exc, Exception):
+                    span.record_exception(exc)
+                span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
+                span.set_attribute("error.type", etype)
+                attrs = {**attrs, "error.type": etype}
+            state.predictions.add(rows, attrs)
+            state.duration.record(seconds, attrs)
+        body = self._body(exc, seconds if span is not None else None)
+        if body is not None:
+            ts_ns = self._ns
+            if self._ts is not None:
+                ts_ns = int((self._ts[0] if isinstance(self._ts, list) else self._ts) * 1e9)
+            ctx = trace.set_span_in_context(span) if span is not None and self._token is None else None
+            _setup.emit(state, "heron.prediction", model.attrs, body, rows, ts_ns, ctx)
+
+    def _end(self) -> None:
+        if self._token is not None:
+            try:
+                _context.detach(self._token)
+            except Exception as err:
+                _stats.fault("context", err)
+            self._token = None
+        if self._span is not None:
+            try:
+                self._span.end()
+            except Exception as err:
+                _stats.fault("span", err)
 
 
 class _Missing:

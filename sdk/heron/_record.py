@@ -27,6 +27,8 @@ from ._privacy import HASH, Policy
 
 NUMERIC, CATEGORICAL = "n", "c"
 _ROW_KEYS = ("id", "prediction", "score", "ts", "label")
+# per-row only in coalesced single predictions (docs/wire-format.md); a record-level scalar elsewhere
+_COLUMN_IF_LIST = ("latency_ms", "trace_id", "span_id")
 _MAP_KEYS = ("numeric", "categorical", "probabilities")
 
 
@@ -283,7 +285,7 @@ def dumps(body: dict[str, Any]) -> str:
 def _slice(body: dict[str, Any], a: int, b: int) -> dict[str, Any]:
     part: dict[str, Any] = {}
     for key, v in body.items():
-        if key in _ROW_KEYS:
+        if key in _ROW_KEYS or (key in _COLUMN_IF_LIST and isinstance(v, _COLUMN)):
             part[key] = v[a:b]  # a numpy slice stays C-contiguous: orjson still writes it directly
         elif key in _MAP_KEYS:
             part[key] = {name: col[a:b] for name, col in v.items()}
@@ -292,6 +294,10 @@ def _slice(body: dict[str, Any], a: int, b: int) -> dict[str, Any]:
         else:
             part[key] = v
     return part
+
+
+class Oversize(ValueError):
+    """A single row is larger than the record limit: it cannot be sent."""
 
 
 def chunks(body: dict[str, Any], rows: int, columnar: bool, max_bytes: int) -> list[tuple[str, int, str]]:
@@ -304,8 +310,7 @@ def chunks(body: dict[str, Any], rows: int, columnar: bool, max_bytes: int) -> l
     if len(data) <= max_bytes:
         return [(data.decode(), rows, "columnar" if columnar else "row")]
     if not columnar or rows <= 1:
-        _stats.count("records_oversize")
-        return []
+        raise Oversize(f"one row of {len(data)} bytes is over HERON_MAX_RECORD_BYTES ({max_bytes})")
     parts = min(rows, max(2, math.ceil(len(data) * 1.1 / max_bytes)))
     step = math.ceil(rows / parts)
     out: list[tuple[str, int, str]] = []

@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import SeverityNumber
 
-from . import _stats
+from . import _delivery, _record, _stats
 from ._config import Settings
 from ._privacy import Policy
 
@@ -56,12 +56,11 @@ class State:
             settings.max_features, settings.max_string_length,
         )
         self.lazy = False
-        self.defer = False
+        self.calls: Any = None  # heron._calls.Calls when Heron owns the tracer pipeline
         self.owned: list[Any] = []
         self._exporters: list[Any] = []  # Heron's own OTLP exporters, to abort their retries at exit
         self._aborted = False
         self._failed_seen = _stats.total("failed.")
-        self._span_exporter: DerivingSpanExporter | None = None
         tracer_api: Any = trace.NoOpTracer()
         logger_api: Any = _logs.NoOpLogger("heron")
         meter: Any = metrics.NoOpMeter("heron")
@@ -81,9 +80,6 @@ class State:
             "heron.predict.duration", unit="s", description="Duration of monitored predict calls.",
             explicit_bucket_boundaries_advisory=_LATENCY_BOUNDS,
         )
-        if self._span_exporter is not None:
-            self._span_exporter.state = self
-            self.defer = True
         if self.owned:
             # One exit hook for Heron's own providers, in pipeline order: spans first (their export
             # emits the prediction records), then logs, then metrics. The providers' own exit hooks
@@ -134,13 +130,21 @@ class State:
     def _own_tracer(self, s: Settings, resource: Any) -> Any:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import DEFAULT_ON
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        from . import __version__
+        from ._calls import Calls
 
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
         if exporter is not None:
+            _delivery.watch(exporter)
             self._exporters.append(exporter)
-            self._span_exporter = DerivingSpanExporter(exporter)
-            provider.add_span_processor(counting(BatchSpanProcessor(self._span_exporter, **_queue("BSP")), "spans"))
+            processor = counting(BatchSpanProcessor(CountingSpanExporter(exporter), **_queue("BSP")), "spans")
+            provider.add_span_processor(processor)
+            sampler = None if provider.sampler is DEFAULT_ON else provider.sampler  # DEFAULT_ON: follow the parent
+            self.calls = Calls(self, processor, resource, InstrumentationScope("heron", __version__), sampler)
         self.owned.append(provider)
         return provider
 
@@ -151,6 +155,7 @@ class State:
         provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
         exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
         if exporter is not None:
+            _delivery.watch(exporter)
             self._exporters.append(exporter)
             processor = counting(BatchLogRecordProcessor(RenderingLogExporter(exporter), **_queue("BLRP")), "records")
             provider.add_log_record_processor(processor)
@@ -185,6 +190,8 @@ class State:
 
     def _flush(self, timeout_s: float) -> bool:
         ok = True
+        if self.calls is not None:
+            self.calls.drain()
         providers = self.owned or [
             p for p in (trace.get_tracer_provider(), _logs.get_logger_provider(), metrics.get_meter_provider())
             if hasattr(p, "force_flush")
@@ -212,25 +219,33 @@ class State:
         worker.join(limit)
         if not worker.is_alive():
             return
-        left = self._queued()
         self._aborted = True
+        if self.calls is not None:
+            self.calls.close(0)
+        left = self._queued()
         for exporter in self._exporters:
             try:
                 exporter.shutdown()
             except Exception as exc:
                 _stats.fault("shutdown", exc)
         worker.join(1.0)
-        _stats.count("dropped.exit", left)
-        _log.warning("heron: stopped delivering after %.1f s (HERON_EXIT_TIMEOUT_SECONDS) with about %d log "
-                     "records and spans undelivered; is the collector reachable?", limit, left)
+        for kind, n in left.items():
+            _stats.count(f"dropped.shutdown.{kind}", n)
+        _log.warning("heron: stopped delivering after %.1f s (HERON_EXIT_TIMEOUT_SECONDS) with %d prediction "
+                     "rows, %d records and %d spans undelivered (counted as dropped.shutdown.*); is the collector "
+                     "reachable?", limit, left["prediction_rows"], left["records"], left["spans"])
 
     def _flush_and_shutdown(self, timeout_s: float) -> None:
         self._flush(timeout_s)
         self.shutdown()
 
-    def _queued(self) -> int:
-        """Records and spans still waiting in Heron's batch processors (0 when it cannot tell)."""
-        total = 0
+    def _queued(self) -> dict[str, int]:
+        """Spans, records and prediction rows still waiting in Heron's own queues."""
+        left = {"spans": 0, "records": 0, "prediction_rows": 0}
+        if self.calls is not None:
+            calls, rows = self.calls.pending()
+            left["spans"] += calls
+            left["prediction_rows"] += rows
         for provider in self.owned:
             holders = (getattr(provider, "_active_span_processor", None),
                        getattr(provider, "_multi_log_record_processor", None))
@@ -238,14 +253,22 @@ class State:
                 processors = getattr(holder, "_span_processors", None) or getattr(holder, "_log_record_processors", ())
                 for processor in processors or ():
                     queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
-                    total += len(queue) if queue is not None else 0
-        return total
+                    for item in list(queue or ()):
+                        if getattr(item, "log_record", None) is None:
+                            left["spans"] += 1
+                        else:
+                            left["records"] += 1
+                            left["prediction_rows"] += _rows(item)
+        return left
 
     def _at_exit(self) -> None:
         self.close()
 
     def shutdown(self) -> None:
         atexit.unregister(self._at_exit)
+        if self.calls is not None:
+            self.calls.drain()
+            self.calls.close(1.0)
         if self._aborted:  # close() already shut the exporters down: nothing left to do
             self.owned = []
             return
@@ -318,22 +341,6 @@ def _otlp(s: Settings, signal: str) -> Any:
     return OTLPMetricExporter(**kwargs)
 
 
-# span id → the prediction record to emit when that span is exported (deferred mode)
-_pending: dict[int, tuple[str, dict[str, Any], Lazy, int, int]] = {}
-_MAX_PENDING = 65_536
-
-
-def defer(span: Any, event: str, attributes: dict[str, Any], body: Lazy, rows: int, timestamp_ns: int) -> None:
-    """Emit this record from the export thread, when ``span`` (recording, Heron's own) is exported."""
-    if len(_pending) >= _MAX_PENDING:
-        try:
-            _pending.pop(next(iter(_pending)))
-            _stats.count("records_dropped_queue_full")
-        except (StopIteration, KeyError, RuntimeError):
-            pass
-    _pending[span.get_span_context().span_id] = (event, attributes, body, rows, timestamp_ns)
-
-
 # Heron's own batch processors hold a burst: 20,000 single predictions at ~5,000 calls/s would
 # overflow the SDK's default 2,048-item queue. The standard OTEL_BSP_* / OTEL_BLRP_* variables win.
 QUEUE_SIZE = 32_768
@@ -347,6 +354,10 @@ def _queue(prefix: str) -> dict[str, int]:
     if not os.environ.get(f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"):
         out["max_export_batch_size"] = EXPORT_BATCH_SIZE
     return out
+
+
+def _no_rows(item: Any) -> int:
+    return 0
 
 
 def _rows(item: Any) -> int:
@@ -364,7 +375,12 @@ class _CountingQueue(collections.deque):
     only appenders take (the export thread only removes), makes the count exact."""
 
     kind = "records"
-    _lock = threading.Lock()
+
+    def __init__(self, items: Any = (), maxlen: int | None = None) -> None:
+        super().__init__(items, maxlen)
+        # one lock per queue: a lock shared by the span and log queues convoys with the GIL
+        # (the span export thread appends records while the caller appends spans)
+        self._lock = threading.Lock()
 
     def appendleft(self, item: Any) -> None:
         with self._lock:
@@ -374,6 +390,9 @@ class _CountingQueue(collections.deque):
                 except IndexError:
                     victim = None
                 if victim is not None:
+                    record = getattr(victim, "log_record", None)
+                    if record is not None and isinstance(record.body, Lazy):
+                        _stats.count("produced.records")  # rendered (and counted) only when exported
                     _stats.count(f"dropped.queue_full.{self.kind}")
                     _stats.count("dropped.queue_full.prediction_rows", _rows(victim))
                     _stats.notice(f"queue_full.{self.kind}", f"the export queue of {self.kind} is full and the "
@@ -395,61 +414,17 @@ def counting(processor: Any, kind: str) -> Any:
     return processor
 
 
-def delivered(result: Any, kind: str, items: int, prediction_rows: int) -> None:
-    """Count an export's outcome: `exported.<kind>` (and `.prediction_rows`) when the receiver
-    acknowledged it, else `failed.<kind>`, with one warning per kind the first time."""
-    ok = getattr(result, "name", str(result)) == "SUCCESS"
-    outcome = "exported" if ok else "failed"
-    _stats.count(f"{outcome}.{kind}", items)
-    _stats.count(f"{outcome}.prediction_rows", prediction_rows)
-    if not ok:
-        _stats.notice(f"export_failed.{kind}", f"{items} {kind} could not be delivered (the exporter gave up: is the "
-                      "collector reachable, and is the token right?)")
-
-
-class DerivingSpanExporter:
-    """Wraps Heron's own span exporter. In the export thread, for each exported `heron.predict`
-    span it records the prediction counter and latency histogram (from the span's attributes and
-    duration) and emits the prediction record deferred by `defer` — under that span's context.
-    This is what keeps the caller's path shorter than a hand-written span + log record."""
+class CountingSpanExporter:
+    """Wraps Heron's own span exporter: counts what each export delivered (`delivered`)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.state: State | None = None
 
     def export(self, spans: Sequence[Any]) -> Any:
-        state = self.state
-        if state is not None:
-            try:
-                self._derive(state, spans)
-            except Exception as exc:
-                _stats.fault("derive", exc)
-        return self._export(spans)
+        from opentelemetry.sdk.trace.export import SpanExportResult
 
-    def _derive(self, state: State, spans: Sequence[Any]) -> None:
-        for span in spans:
-            if span.name != "heron.predict":
-                continue
-            a = span.attributes or {}
-            attrs = {"ml.model.name": a.get("ml.model.name", ""), "ml.model.version": a.get("ml.model.version", "")}
-            if "error.type" in a:
-                attrs["error.type"] = a["error.type"]
-            state.predictions.add(int(a.get("heron.rows", 1)), attrs)
-            if span.end_time is not None and span.start_time is not None:
-                state.duration.record((span.end_time - span.start_time) / 1e9, attrs)
-            entry = _pending.pop(span.context.span_id, None)
-            if entry is not None:
-                event, attributes, body, rows, ts = entry
-                ctx = trace.set_span_in_context(trace.NonRecordingSpan(span.context))
-                try:
-                    emit(state, event, attributes, body, rows, ts, ctx)
-                except Exception as exc:
-                    _stats.fault("emit", exc)
-
-    def _export(self, spans: Sequence[Any]) -> Any:
-        result = self._inner.export(spans)
-        delivered(result, "spans", len(spans), 0)
-        return result
+        ok = _delivery.export(self._inner, list(spans), "spans", _no_rows)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self._inner, "force_flush", None)
@@ -476,11 +451,19 @@ class RenderingLogExporter:
             if not isinstance(body, Lazy):
                 out.append(rec)
                 continue
+            rows_in = _rows(rec)
             try:
                 parts = body.render()
-            except Exception as exc:
-                _stats.fault("render", exc)
+            except Exception as exc:  # counted as produced, and lost: too large or not encodable
+                reason = "dropped.oversize" if isinstance(exc, _record.Oversize) else "failed.could_not_encode"
+                _stats.count("produced.records")
+                _stats.count(f"{reason}.records")
+                _stats.count(f"{reason}.prediction_rows", rows_in)
+                _stats.notice(f"{reason}.records", f"a record was not sent ({exc})")
                 continue
+            _stats.count("produced.records", len(parts))
+            if rows_in:  # rows sampled out at rendering were never meant to be sent
+                _stats.count("produced.prediction_rows", sum(n for _, n, _ in parts) - rows_in)
             for i, (text, rows, layout) in enumerate(parts):
                 if i == 0:
                     target = rec
@@ -497,11 +480,8 @@ class RenderingLogExporter:
                 out.append(target)
         if not out:
             return LogRecordExportResult.SUCCESS
-        result = self._inner.export(out)
-        rows = sum(int(r.log_record.attributes.get("heron.rows", 0)) for r in out
-                   if r.log_record.event_name == "heron.prediction")
-        delivered(result, "records", len(out), rows)
-        return result
+        ok = _delivery.export(self._inner, out, "records", _rows)
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         flush = getattr(self._inner, "force_flush", None)
@@ -567,6 +547,8 @@ def emit(
 ) -> None:
     """Emit one Heron record (lazy on Heron's pipeline, rendered now on a foreign one)."""
     if state.lazy:
+        if event == "heron.prediction":
+            _stats.count("produced.prediction_rows", rows)
         attrs = dict(attributes)
         attrs["heron.rows"] = rows
         attrs["heron.layout"] = "row"

@@ -78,6 +78,18 @@ def test_columnar_batch_explodes_into_rows_with_per_row_timestamps(store):
     assert all(r[8] == {"route": "champion"} and r[9] == 12.0 and r[10] == 3 for r in rows)
 
 
+def test_coalesced_single_predictions_keep_their_own_latency_trace_and_span(store):
+    insert(store, record("heron.prediction", {
+        "id": ["a", "b"], "numeric": {"x": [1, 2]}, "prediction": [0, 1],
+        "latency_ms": [0.5, 7.25], "ts": [1732252800.25, 1732252801.5],
+        "trace_id": ["11" * 16, "22" * 16], "span_id": ["33" * 8, "44" * 8],
+    }, layout="columnar", **{"heron.rows": "2"}))
+    rows = store.query("SELECT prediction_id, latency_ms, trace_id, span_id, toUnixTimestamp64Micro(timestamp) "
+                       "FROM heron.ml_predictions ORDER BY prediction_id").result_rows
+    assert rows == [("a", 0.5, "11" * 16, "33" * 8, 1732252800250000),
+                    ("b", 7.25, "22" * 16, "44" * 8, 1732252801500000)]
+
+
 def test_many_batches_in_one_insert_keep_their_rows_apart(store):
     batches = [record("heron.prediction", {"id": [f"{b}-{i}" for i in range(200)],
                                            "numeric": {"batch": [b] * 200, "i": list(range(200))}},

@@ -39,7 +39,13 @@ class Telemetry:
         return [r.log_record for r in self.logs_out.get_finished_logs() if r.log_record.event_name == event]
 
     def bodies(self, event: str = "heron.prediction") -> list[dict[str, Any]]:
-        return [json.loads(r.body) for r in self.records(event)]
+        """Record bodies, in emission order; single predictions the SDK coalesced into one columnar
+        record (the ones with per-row `span_id`) come back one row body per call, as they were made."""
+        out: list[dict[str, Any]] = []
+        for record in self.records(event):
+            body = json.loads(record.body)
+            out.extend(split_coalesced(body) if isinstance(body.get("span_id"), list) else [body])
+        return out
 
     def raw(self) -> list[Any]:
         heron.flush()
@@ -57,11 +63,28 @@ class Telemetry:
         return points
 
 
+def split_coalesced(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The row bodies of a coalesced record, without the per-row keys coalescing added."""
+    rows = []
+    for i in range(len(body["id"])):
+        row: dict[str, Any] = {}
+        for key, value in body.items():
+            if key in ("ts", "trace_id", "span_id"):
+                continue
+            if key in ("numeric", "categorical", "probabilities"):
+                row[key] = {name: column[i] for name, column in value.items()}
+            elif key == "tags":
+                row[key] = value
+            else:
+                row[key] = value[i]
+        rows.append(row)
+    return rows
+
+
 def _clean() -> None:
     _setup.reset()
     _stats.reset()
     _registry._models.clear()
-    _setup._pending.clear()
 
 
 @pytest.fixture

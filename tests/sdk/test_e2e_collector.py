@@ -43,6 +43,12 @@ def sql(data_dir: Path, query: str) -> list[dict]:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def outcomes(stats: dict[str, int], kind: str) -> int:
+    """exported + failed (every reason) + dropped (every reason) of one kind in heron.stats()."""
+    return sum(n for key, n in stats.items()
+               if key.endswith("." + kind) and key.split(".")[0] in ("exported", "failed", "dropped"))
+
+
 def wait_for(data_dir: Path, query: str, expected: int) -> list[dict]:
     deadline = time.monotonic() + 60
     while True:
@@ -133,9 +139,8 @@ def test_a_20k_burst_is_stored_and_every_prediction_is_accounted_for(collector):
                                "HAVING n >= 19980", 1)
     stored = int(row["n"])
     stats = heron.stats()
-    accounted = sum(stats.get(f"{k}.prediction_rows", 0) for k in ("exported", "failed", "dropped.queue_full"))
     assert stored >= 19_980, f"only {stored} of 20,000 stored"
-    assert accounted == 20_000, stats
+    assert stats["produced.prediction_rows"] == outcomes(stats, "prediction_rows") == 20_000, stats
     assert stats.get("exported.prediction_rows", 0) == stored
 
 
@@ -145,8 +150,7 @@ def test_a_queue_that_overflows_counts_every_dropped_prediction(monkeypatch, tmp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "16")
-    monkeypatch.setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16")
+    monkeypatch.setenv("HERON_QUEUE_ROWS", "16")
     heron.configure(endpoint=f"http://127.0.0.1:{closed}", timeout=1.0, metrics=False)
 
     @heron.monitor(model="small", version="1")
@@ -158,5 +162,6 @@ def test_a_queue_that_overflows_counts_every_dropped_prediction(monkeypatch, tmp
     assert heron.flush(timeout_s=30) is False
     stats = heron.stats()
     assert stats.get("dropped.queue_full.prediction_rows", 0) > 0, stats
-    accounted = sum(stats.get(f"{k}.prediction_rows", 0) for k in ("exported", "failed", "dropped.queue_full"))
-    assert accounted == 300, stats
+    assert stats["produced.prediction_rows"] == 300, stats
+    assert outcomes(stats, "prediction_rows") == 300, stats
+    assert outcomes(stats, "spans") == stats["produced.spans"] == 300, stats
