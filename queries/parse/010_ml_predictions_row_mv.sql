@@ -8,11 +8,17 @@
 -- a category becomes its text), a key the record lacks is absent from the map. `prediction` is
 -- text with numbers canonical (1.0 → '1') so labels compare as text; `prediction_value` is set
 -- when it is a number. The deprecated `event.name` attribute stands in for an empty EventName.
+-- `ts` (Unix seconds) is kept when it is a finite number inside DateTime64's range [1900, 2300);
+-- any other number (NaN, ±Inf, 1e30) becomes 0, the Unix epoch, so no value makes the insert
+-- throw; the analytics count such rows as implausible (00_config.sql, ml_time_bounds). A missing
+-- or null `ts` takes the record's Timestamp. The same rule is in 011 and 020.
 CREATE MATERIALIZED VIEW {{db}}.ml_predictions_row_mv {{on_cluster}} TO {{db}}.ml_predictions AS
+WITH JSONExtract(Body, 'ts', 'Nullable(Float64)') AS ts
 SELECT
     LogAttributes['ml.model.name'] AS model_name,
     LogAttributes['ml.model.version'] AS model_version,
-    ifNull(toDateTime64(JSONExtract(Body, 'ts', 'Nullable(Float64)'), 6, 'UTC'),
+    ifNull(toDateTime64(if(isFinite(ts) AND ts >= -2208988800 AND ts < 10413792000, ts, if(ts IS NULL, NULL, 0.)),
+                        6, 'UTC'),
            toDateTime64(Timestamp, 6, 'UTC')) AS timestamp,
     ifNull(JSONExtract(Body, 'id', 'Nullable(String)'), '') AS prediction_id,
     CAST(JSONExtractKeysAndValues(Body, 'numeric', 'Nullable(Float64)') AS Map(String, Nullable(Float64))) AS numeric,

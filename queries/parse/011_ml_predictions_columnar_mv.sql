@@ -15,11 +15,16 @@
 -- IEEE NaN/±Inf), categories stay strings, a key the record lacks is absent from the map.
 -- Numbers are canonicalised as text for `prediction` (1.0 → '1'), so labels compare as text.
 -- The deprecated `event.name` attribute is accepted from senders without the EventName field.
+-- A row's `ts` follows 010's rule: a finite number inside [1900, 2300) is kept, any other number
+-- becomes 0 (the Unix epoch, counted as implausible by the analytics), null takes the record's time.
 CREATE MATERIALIZED VIEW {{db}}.ml_predictions_columnar_mv {{on_cluster}} TO {{db}}.ml_predictions AS
+WITH toFloat64OrNull(anyIf(s, kind = 4)) AS ts
 SELECT
     any(model_name) AS model_name,
     any(model_version) AS model_version,
-    ifNull(toDateTime64(toFloat64OrNull(anyIf(s, kind = 4)), 6, 'UTC'), any(record_ts)) AS timestamp,
+    ifNull(toDateTime64(if(isFinite(ts) AND ts >= -2208988800 AND ts < 10413792000, ts, if(ts IS NULL, NULL, 0.)),
+                        6, 'UTC'),
+           any(record_ts)) AS timestamp,
     ifNull(anyIf(s, kind = 1), '') AS prediction_id,
     CAST(groupArrayIf((name, toFloat64OrNull(s)), kind = 5) AS Map(String, Nullable(Float64))) AS numeric,
     CAST(groupArrayIf((name, s), kind = 6) AS Map(String, Nullable(String))) AS categorical,

@@ -47,6 +47,20 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_config {{on_cluster}} (
 ) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
 ORDER BY (model_name, feature_type, feature);
 
+-- ml_time_bounds: the plausible range of a stored timestamp, [ts_min, ts_max), defined here once
+-- and read by every scheduled view. A prediction (or span) timestamped outside it is left out of
+-- every window (ml_data_quality counts such predictions in implausible_timestamps); nothing
+-- outside it is ever converted to a window, so no stored value can make a refresh throw.
+--   ts_min  1970-01-02 00:00:00 UTC: excludes the Unix epoch, which the parse views store for a
+--           `ts` that is not a finite number inside DateTime64's range (wire-format.md), and the
+--           zero timestamp of a sender that never set one.
+--   ts_max  2105-01-01 00:00:00 UTC: windows are DateTime (UInt32 seconds, last second
+--           2106-02-07 06:28:15); below this bound a window of up to a year still ends in range.
+-- See docs/statistics.md, "Implausible timestamps".
+CREATE OR REPLACE VIEW {{db}}.ml_time_bounds {{on_cluster}} AS
+SELECT toDateTime64('1970-01-02 00:00:00', 6, 'UTC') AS ts_min,
+       toDateTime64('2105-01-01 00:00:00', 6, 'UTC') AS ts_max;
+
 -- ml_monitor_settings: the effective configuration of every model seen (registered or with
 -- predictions), the model's own row over the '*' row over the built-in defaults.
 CREATE OR REPLACE VIEW {{db}}.ml_monitor_settings {{on_cluster}} AS

@@ -72,6 +72,8 @@ WITH
     (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
      WHERE task = 'regression') AS regression,
     arrayMap(t -> t.1, regression) AS regression_models,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- per version and kind of upload (sample, profile): the newest upload's id, rows, last insert
     (SELECT groupArray((model_name, model_version, kind, rid, rows, last))
      FROM (SELECT model_name, model_version, kind, argMax(reference_id, uploaded) AS rid,
@@ -123,6 +125,7 @@ WITH
         WHERE model_name IN (SELECT arrayJoin(window_models))
           AND toUnixTimestamp64Micro(timestamp) >= transform(model_name, window_models, window_from, 0)
           AND toUnixTimestamp64Micro(timestamp) < transform(model_name, window_models, window_to, 0)
+          AND timestamp >= ts_min AND timestamp < ts_max   -- implausible: in no window
     ),
     -- long form, one pass per family: (model, version, source, name, value); name is the feature,
     -- or '\0' and the role for prediction, score and label

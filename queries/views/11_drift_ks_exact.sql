@@ -52,6 +52,8 @@ WITH
         AS eligible,
     arrayMap(t -> t.1, eligible) AS e_key,
     arrayDistinct(arrayMap(t -> (t.2, t.3), eligible)) AS e_versions,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT groupArray((model_name, model_version, rid))
      FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
            FROM {{db}}.ml_reference WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
@@ -79,15 +81,18 @@ WITH
               UNION ALL
               SELECT arrayJoin(e_key), -inf, 0)
     ),
+    -- predictions of the look-back windows; an implausible timestamp is in no window (toInt64 of
+    -- a DateTime64 never overflows)
     current AS (
         SELECT cityHash64(model_name, model_version) AS mv,
                transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
-               toDateTime(intDiv(toUnixTimestamp(timestamp), ws) * ws, 'UTC') AS window_start,
+               toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, prediction_value, score
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
+          AND timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     cur_values AS (

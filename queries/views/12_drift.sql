@@ -82,15 +82,19 @@ WITH
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'label') AS label_versions,
-    -- predictions of the look-back windows, with their window start and (model, version) hash
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
+    -- predictions of the look-back windows, with their window start and (model, version) hash;
+    -- an implausible timestamp is in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
                transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
-               toDateTime(intDiv(toUnixTimestamp(timestamp), ws) * ws, 'UTC') AS window_start,
+               toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, categorical, prediction, prediction_value, score, prediction_id
         FROM {{db}}.ml_predictions
-        WHERE timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+        WHERE timestamp >= ts_min AND timestamp < ts_max
+          AND timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     labels AS (

@@ -1,6 +1,7 @@
 -- ml_data_quality: data quality per model, version, time window and feature, against the
 -- reference (ml_reference_bins). One row per feature seen in the window or in the reference,
--- plus one row with feature = '*' for the window as a whole (duplicate prediction ids).
+-- plus one row with feature = '*' for the window as a whole (duplicate prediction ids, predictions
+-- with an implausible timestamp).
 --   n_rows            predictions in the window
 --   n_values          predictions whose map holds the feature (NULL included)
 --   missing_rate      (n_rows − n_values + nulls) / n_rows: absent or NULL
@@ -12,6 +13,11 @@
 --   status            ok | appeared (not in the reference) | disappeared (in the reference, no
 --                     value in the window) | type_mismatch
 --   duplicate_ids     ('*' row) predictions − distinct prediction ids
+--   implausible_timestamps ('*' row) predictions stored in this window (by inserted_at, the time
+--                     they arrived) whose own timestamp is outside ml_time_bounds (00_config.sql:
+--                     [1970-01-02, 2105-01-01) UTC). They are in no window and in no other
+--                     column: their own time cannot place them. A window with only such rows
+--                     has a '*' row with n_rows = 0.
 -- Scheduling as ml_drift: APPEND into ReplacingMergeTree(computed_at), the look-back recomputed.
 -- Cost: as ml_drift, the settings and the numeric reference ranges are resolved once per refresh
 -- into constants and looked up with transform() (no join per row or per value); categorical
@@ -36,10 +42,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_data_quality {{on_cluster}} (
     new_categories     Array(String),
     type_mismatch      UInt64,
     duplicate_ids      UInt64,
+    implausible_timestamps UInt64,
     computed_at        DateTime64(6, 'UTC')
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_start, feature);
+
+ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
+    ADD COLUMN IF NOT EXISTS implausible_timestamps UInt64 AFTER duplicate_ids;
 
 -- ml_data_quality_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
@@ -61,17 +71,38 @@ WITH
     arrayMap(t -> t.1, ranges) AS r_key,
     arrayMap(t -> t.2, ranges) AS r_min,
     arrayMap(t -> t.3, ranges) AS r_max,
+    -- plausible timestamps (00_config.sql); toInt64 of a DateTime64 never overflows, so nothing
+    -- here throws whichever condition the engine evaluates first
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
                transform(model_name, s_model, s_window, toUInt64(3600)) AS window_seconds,
-               toDateTime(intDiv(toUnixTimestamp(timestamp), window_seconds) * window_seconds, 'UTC')
+               toDateTime(intDiv(toInt64(timestamp), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                numeric, categorical, prediction_id
         FROM {{db}}.ml_predictions
-        WHERE timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toUnixTimestamp(timestamp) >= intDiv(toUnixTimestamp(now())
+        WHERE timestamp >= ts_min AND timestamp < ts_max
+          AND timestamp >= now() - toIntervalSecond(max_lookback)
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
                   * window_seconds
+    ),
+    -- predictions whose timestamp is implausible, counted in the window they arrived in
+    implausible AS (
+        SELECT model_name, model_version,
+               transform(model_name, s_model, s_window, toUInt64(3600)) AS window_seconds,
+               toDateTime(intDiv(toInt64(inserted_at), window_seconds) * window_seconds, 'UTC')
+                   AS window_start,
+               count() AS n
+        FROM {{db}}.ml_predictions
+        WHERE NOT (timestamp >= ts_min AND timestamp < ts_max)
+          AND inserted_at >= ts_min AND inserted_at < ts_max
+          AND inserted_at >= now() - toIntervalSecond(max_lookback)
+          AND toInt64(inserted_at) >= intDiv(toUnixTimestamp(now())
+                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
+                  * window_seconds
+        GROUP BY model_name, model_version, window_start, window_seconds
     ),
     windows AS (
         SELECT model_name, model_version, window_start, any(window_seconds) AS window_seconds,
@@ -134,7 +165,7 @@ SELECT
     if(f.n_values - f.nulls > 0 AND f.feature_type = 'categorical', f.new_values / (f.n_values - f.nulls), 0)
         AS new_category_rate,
     f.new_categories AS new_categories, f.type_mismatch AS type_mismatch,
-    0 AS duplicate_ids, now64(6) AS computed_at
+    0 AS duplicate_ids, 0 AS implausible_timestamps, now64(6) AS computed_at
 FROM
 (
     SELECT model_name, model_version, window_start, feature,
@@ -159,9 +190,18 @@ FROM
 INNER JOIN windows AS w
     ON w.model_name = f.model_name AND w.model_version = f.model_version AND w.window_start = f.window_start
 UNION ALL
-SELECT model_name, model_version, window_start, window_start + toIntervalSecond(window_seconds), '*', '',
-       '', 'ok', n_rows, n_rows, 0, 0, 0, 0, 0, 0, [], 0, duplicate_ids, now64(6)
-FROM windows;
+SELECT model_name, model_version, window_start, window_start + toIntervalSecond(any(window_seconds)), '*', '',
+       '', 'ok', sum(n_rows), sum(n_rows), 0, 0, 0, 0, 0, 0, [], 0, sum(duplicate_ids), sum(implausible),
+       now64(6)
+FROM
+(
+    SELECT model_name, model_version, window_start, window_seconds, n_rows, duplicate_ids,
+           toUInt64(0) AS implausible
+    FROM windows
+    UNION ALL
+    SELECT model_name, model_version, window_start, window_seconds, 0, 0, n FROM implausible
+)
+GROUP BY model_name, model_version, window_start;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv

@@ -73,6 +73,8 @@ WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     now() AS refresh_time,
     now64(3) AS computed,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     2.220446049250313e-16 AS eps,              -- np.finfo(np.float64).eps (log loss clip, MAPE floor)
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
     models AS (
@@ -98,7 +100,7 @@ WITH
                p.model_version AS model_version,
                s.window_seconds AS w,
                s.lookback_seconds AS lb,
-               intDiv(toUnixTimestamp(p.timestamp), w) * w AS ws,
+               intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
                m.task AS task,
                if(m.positive_class = '', '1', m.positive_class) AS pos,
                p.prediction AS prediction,
@@ -114,6 +116,7 @@ WITH
         LEFT JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
         LEFT JOIN labels AS g ON g.model_name = p.model_name AND g.prediction_id = p.prediction_id
         WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
+          AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
     ),
     agg AS (
         SELECT model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,

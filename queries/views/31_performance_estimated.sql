@@ -44,6 +44,8 @@ WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     now() AS refresh_time,
     now64(3) AS computed,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
     models AS (
         SELECT model_name, model_version,
@@ -58,7 +60,7 @@ WITH
                p.model_version AS model_version,
                st.window_seconds AS w,
                st.lookback_seconds AS lb,
-               intDiv(toUnixTimestamp(p.timestamp), w) * w AS ws,
+               intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
                p.prediction IS NOT NULL AND isFinite(p.score) AND p.score >= 0 AND p.score <= 1 AS ok,
                assumeNotNull(p.score) AS s,
                p.prediction = if(m.positive_class = '', '1', m.positive_class) AS yhat,
@@ -67,6 +69,7 @@ WITH
         INNER JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
         INNER JOIN settings AS st ON st.model_name = p.model_name
         WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
+          AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
     ),
     agg AS (
         SELECT model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,

@@ -55,12 +55,14 @@ CREATE OR REPLACE VIEW {{db}}.ml_sla_compute {{on_cluster}} AS
 WITH
     now() AS refresh_time,
     now64(3) AS computed,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_slo_settings) AS max_span,
     settings AS (SELECT * FROM {{db}}.ml_slo_settings),
     spans AS (
         SELECT t.model_name AS model_name, version AS model_version,
                st.window_seconds AS w, st.lookback_seconds AS lb,
-               intDiv(toUnixTimestamp(t.Timestamp), w) * w AS ws,
+               intDiv(toInt64(t.Timestamp), w) * w AS ws,   -- toInt64: never overflows
                t.ms AS ms, t.is_error AS is_error, t.n_rows AS n_rows
         FROM (
             SELECT SpanAttributes['ml.model.name'] AS model_name,
@@ -71,6 +73,7 @@ WITH
                    toUInt64OrZero(SpanAttributes['heron.rows']) AS n_rows
             FROM {{db}}.otel_traces
             WHERE SpanName = 'heron.predict' AND Timestamp >= refresh_time - toIntervalSecond(max_span)
+              AND Timestamp >= ts_min AND Timestamp < ts_max   -- implausible: in no window
         ) AS t
         ARRAY JOIN t.versions AS version
         INNER JOIN settings AS st ON st.model_name = t.model_name

@@ -115,6 +115,26 @@ def test_ground_truth_row_and_columnar(store):
     assert rows == [("a", "cat", None, 1732339200), ("b", None, None, 1732339201), ("p1", "1", 1.0, T0 // 10**9)]
 
 
+def test_a_ts_no_datetime_holds_is_stored_as_the_epoch_and_breaks_no_insert(store):
+    """`ts` as the official exporter passes it on, unchecked: a number DateTime64 holds is kept
+    (2200 too), NaN / ±Inf / 1e30 become 0 (the analytics count them as implausible), null takes
+    the record's time; the valid rows of the same insert are stored."""
+    stamps = ["NaN", "Infinity", 1e30, -1e30, 7258118400, None, 1732252801.5]
+    insert(store,
+           *[record("heron.prediction", {"id": f"r{i}", "ts": ts}) for i, ts in enumerate(stamps)],
+           record("heron.prediction", {"id": [f"c{i}" for i in range(len(stamps))], "ts": stamps},
+                  layout="columnar"),
+           record("heron.ground_truth", {"id": [f"g{i}" for i in range(len(stamps))], "label": [1] * len(stamps),
+                                         "ts": stamps}, layout="columnar"))
+    expected = [0, 0, 0, 0, 7258118400 * 10**6, T0 // 1000, 1732252801500000]
+    got = {pid: ts for pid, ts, *_ in predictions(store)}
+    assert [got[f"r{i}"] for i in range(len(stamps))] == expected
+    assert [got[f"c{i}"] for i in range(len(stamps))] == expected
+    labels = dict(store.query("SELECT prediction_id, toUnixTimestamp64Micro(timestamp) FROM heron.ml_ground_truth")
+                  .result_rows)
+    assert [labels[f"g{i}"] for i in range(len(stamps))] == expected
+
+
 def test_reference_sample_rows_are_numbered_across_chunks(store):
     attrs = {"heron.reference.kind": "sample", "heron.reference.id": "r1"}
     insert(store,
