@@ -11,6 +11,8 @@
 --   latency_pXX_ms    exact quantile of Duration / 1e6 over every span of the window, failed
 --                     calls included: quantileExactInclusive = numpy.percentile(method='linear').
 --   error_rate        errors / calls.
+--   A cancelled call (SpanAttributes heron.cancelled = 'true': asyncio cancellation, Ctrl-C) is
+--   in none of these: it was stopped from outside, did not fail, and its duration is no latency.
 --   calls_per_second  calls / seconds, seconds = the window's length, or for the window still
 --                     running the seconds elapsed so far; rows_per_second likewise with heron.rows.
 --   status            'breach' when a target is missed (breaches lists which: latency_p99,
@@ -72,7 +74,8 @@ WITH
                    StatusCode IN ('Error', 'STATUS_CODE_ERROR') AS is_error,
                    toUInt64OrZero(SpanAttributes['heron.rows']) AS n_rows
             FROM {{db}}.otel_traces
-            WHERE SpanName = 'heron.predict' AND Timestamp >= refresh_time - toIntervalSecond(max_span)
+            WHERE SpanName = 'heron.predict' AND SpanAttributes['heron.cancelled'] != 'true'
+              AND Timestamp >= refresh_time - toIntervalSecond(max_span)
               AND Timestamp >= ts_min AND Timestamp < ts_max   -- implausible: in no window
         ) AS t
         ARRAY JOIN t.versions AS version

@@ -130,7 +130,7 @@ class Calls:
                 _stats.count("failed.could_not_encode.spans")
                 _stats.fault("span", exc)
             attrs = call.model.metric_attrs
-            if call.error is not None:
+            if is_failure(call.error):
                 attrs = {**attrs, "error.type": error_type(call.error)}
             entry = counts.get(id(attrs))
             if entry is None:
@@ -183,15 +183,16 @@ class Calls:
         status = Status(StatusCode.UNSET)
         events: tuple[Event, ...] = ()
         error = call.error
-        if error is not None:
+        if error is not None and not isinstance(error, Exception):
+            attrs["heron.cancelled"] = True  # cancellation is not a failure of the model (see is_failure)
+        elif error is not None:
             etype = error_type(error)
             attrs["error.type"] = etype
             status = Status(_ERROR, f"{etype}: {error}"[:1024])
-            if isinstance(error, Exception):  # as OpenTelemetry's record_exception (not for cancellation)
-                events = (Event("exception", {
-                    "exception.type": etype, "exception.message": str(error),
-                    "exception.stacktrace": "".join(traceback.format_exception(error)),
-                }, end_ns),)
+            events = (Event("exception", {  # as OpenTelemetry's span.record_exception
+                "exception.type": etype, "exception.message": str(error),
+                "exception.stacktrace": "".join(traceback.format_exception(error)),
+            }, end_ns),)
         span = ReadableSpan(
             name="heron.predict",
             context=SpanContext(call.trace_id, call.span_id, False, flags),
@@ -271,6 +272,14 @@ def dropped(reason: str, call: Call, rows_counted: bool) -> None:
     if call.body is not None and rows_counted:
         _stats.count("produced.prediction_rows", call.rows)
         _stats.count(f"dropped.{reason}.prediction_rows", call.rows)
+
+
+def is_failure(exc: BaseException | None) -> bool:
+    """Whether a call that raised `exc` failed. A cancelled call (asyncio.CancelledError,
+    KeyboardInterrupt, SystemExit: BaseException but not Exception) did not: it was stopped from
+    outside, as OpenTelemetry treats it (record_exception and error status only for Exception).
+    Its span says ``heron.cancelled``, it sends no prediction record, and the SLA views skip it."""
+    return isinstance(exc, Exception)
 
 
 def error_type(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-_SCALARS = (int, float, str, bool, type(None), np.generic)
+SCALARS = (int, float, str, bool, type(None), np.generic)
 
 
 class Table:
@@ -150,7 +150,7 @@ def features_of(x: Any, feature_names: Sequence[str] | None = None) -> Table | N
 
 def outputs_of(result: Any, rows: int | None, classes: Sequence[Any] | None = None) -> Outputs | None:
     """The predictions in ``result`` for a call of ``rows`` rows (None: unknown)."""
-    if isinstance(result, _SCALARS):
+    if isinstance(result, SCALARS):
         return Outputs(1, prediction=result.item() if isinstance(result, np.generic) else result)
     if isinstance(result, Mapping):
         return _outputs_of_mapping(result, rows, classes)

@@ -35,6 +35,27 @@ def _param_getter(params: list[inspect.Parameter], name: str) -> _Capture:
     return get
 
 
+def _is_method(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` is a plain function whose first parameter is ``self`` (a method, decorated
+    in its class body)."""
+    try:
+        first = next(iter(inspect.signature(fn).parameters.values()), None)
+    except (TypeError, ValueError):
+        return False
+    return first is not None and first.name == "self" and not hasattr(fn, "__self__")
+
+
+def _single(get: _Capture, name: str) -> _Capture:
+    """The only argument as the features; a lone number, string or bool is one feature named
+    after its parameter (``def predict(x: float)`` → feature ``x``)."""
+
+    def single(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = get(args, kwargs)
+        return {name: value} if isinstance(value, _extract.SCALARS) and value is not None else value
+
+    return single
+
+
 def _capture_for(fn: Callable[..., Any], features: str | Callable[..., Any] | None, ids: str | None) -> _Capture:
     """How to find the features among a call's arguments, decided once per decorated function."""
     if callable(features):
@@ -62,7 +83,7 @@ def _capture_for(fn: Callable[..., Any], features: str | Callable[..., Any] | No
     ]
     variadic = any(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in params)
     if len(data) == 1 and not variadic:
-        return _param_getter(params, data[0].name)
+        return _single(_param_getter(params, data[0].name), data[0].name)
     if not data:
         def only_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             rest = args[skip:]
@@ -142,6 +163,9 @@ def _decorate(
         raise TypeError(f"heron.monitor decorates functions, got {type(fn).__name__}")
     name = model or getattr(fn, "__qualname__", None) or repr(fn)
     m = _registry.model(name, version, task)
+    if not m.framework:
+        m.framework = _registry.framework_of(fn)
+    method = _is_method(fn)
     capture = _capture_for(fn, features, ids if isinstance(ids, str) else None)
     if isinstance(ids, str):
         get_ids: _Capture | None = _param_getter(list(inspect.signature(fn).parameters.values()), ids)
@@ -156,6 +180,8 @@ def _decorate(
     get_state = _setup.get
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any], state: _setup.State, attach: bool) -> Observation:
+        if method and not m.registered and not m.framework and args:  # the model held by `self`
+            m.framework = _registry.framework_in(vars(args[0]).values()) if hasattr(args[0], "__dict__") else ""
         obs = Observation(m, state, tags=static_tags, attach=attach, feature_names=feature_names, classes=classes)
         data = capture(args, kwargs)
         if data is not None:

@@ -435,13 +435,14 @@ class Observation:
             if rows != self._span_rows:
                 span.set_attribute("heron.rows", rows)
             attrs = model.metric_attrs
-            if exc is not None:
+            if _calls.is_failure(exc):
                 etype = error_type(exc)
-                if isinstance(exc, Exception):
-                    span.record_exception(exc)
+                span.record_exception(exc)
                 span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
                 span.set_attribute("error.type", etype)
                 attrs = {**attrs, "error.type": etype}
+            elif exc is not None:
+                span.set_attribute("heron.cancelled", True)
             state.predictions.add(rows, attrs)
             state.duration.record(seconds, attrs)
         body = self._body(exc, seconds if span is not None else None)

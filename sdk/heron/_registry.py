@@ -24,7 +24,7 @@ _FRAMEWORKS = {  # import name → distribution name
 class Model:
     """Per (name, version) state shared by every decorator and observation of that version."""
 
-    __slots__ = ("attrs", "kinds", "metric_attrs", "name", "registered", "task", "version")
+    __slots__ = ("attrs", "framework", "kinds", "metric_attrs", "name", "registered", "task", "version")
 
     def __init__(self, name: str, version: str, task: str = "") -> None:
         self.name = name
@@ -34,6 +34,7 @@ class Model:
         self.metric_attrs = {"ml.model.name": name, "ml.model.version": version}
         self.kinds: dict[str, str] = {}  # feature name → numeric / categorical, as first seen
         self.registered = False
+        self.framework = ""  # as detected by @monitor (framework_of), unless register_model says
 
 
 _models: dict[tuple[str, str], Model] = {}
@@ -87,6 +88,40 @@ def _git_sha() -> str:
     return ""
 
 
+_NOT_MODELS = {"numpy", "pandas"}
+
+
+def framework_in(values: Any) -> str:
+    """The distribution of the first model object among `values` (e.g. ``scikit-learn`` for a
+    fitted estimator), "" when none is from a known framework."""
+    for value in values:
+        root = type(value).__module__.split(".")[0]
+        dist = _FRAMEWORKS.get(root)
+        if dist and root not in _NOT_MODELS:
+            return dist
+    return ""
+
+
+def framework_of(fn: Any) -> str:
+    """The framework of the model a predict function calls, found without calling it: the object
+    a bound method belongs to, then the function's closure, then the globals its code names."""
+    owner = getattr(fn, "__self__", None)
+    found = framework_in([owner]) if owner is not None else ""
+    code = getattr(fn, "__code__", None)
+    if not found and code is not None:
+        cells = []
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+        found = framework_in(cells)
+        if not found:
+            scope = getattr(fn, "__globals__", {})
+            found = framework_in(scope[name] for name in code.co_names if name in scope)
+    return found
+
+
 def _libraries(framework: str) -> dict[str, str]:
     from . import __version__
 
@@ -136,7 +171,7 @@ def emit_registration(
         fields = {
             "task": task or m.task or "",
             "positive_class": None if positive_class is None else _record.text(positive_class),
-            "framework": framework or "",
+            "framework": framework or m.framework or "",
             "owner": owner or "",
             "training_data_version": training_data_version or "",
             "params": dict(params) if params else {},

@@ -80,6 +80,11 @@ class State:
             "heron.predict.duration", unit="s", description="Duration of monitored predict calls.",
             explicit_bucket_boundaries_advisory=_LATENCY_BOUNDS,
         )
+        meter.create_observable_up_down_counter(
+            "heron.sdk.delivery", callbacks=[_delivery_points], unit="{item}",
+            description="What became of Heron's telemetry in this process (heron.stats()): produced, exported, "
+                        "failed and dropped spans, records and prediction rows, by reason.",
+        )
         if self.owned:
             # One exit hook for Heron's own providers, in pipeline order: spans first (their export
             # emits the prediction records), then logs, then metrics. The providers' own exit hooks
@@ -278,6 +283,12 @@ class State:
             except Exception as exc:
                 _stats.fault("shutdown", exc)
         self.owned = []
+
+
+def _delivery_points(options: Any) -> list[Any]:
+    from opentelemetry.metrics import Observation
+
+    return [Observation(n, attrs) for n, attrs in _stats.delivery()]
 
 
 def _is_proxy(provider: Any) -> bool:

@@ -56,6 +56,24 @@ def total(prefix: str) -> int:
         return sum(n for k, n in _counts.items() if k.startswith(prefix))
 
 
+_OUTCOMES = ("produced", "exported", "failed", "dropped")
+KINDS = ("prediction_rows", "records", "spans")
+
+
+def delivery() -> list[tuple[int, dict[str, str]]]:
+    """The delivery counters as (value, {heron.outcome, heron.reason, heron.kind}) points: what
+    the `heron.sdk.delivery` metric reports."""
+    points = []
+    for key, n in snapshot().items():
+        parts = key.split(".")
+        if parts[0] in _OUTCOMES and parts[-1] in KINDS and len(parts) <= 3:
+            attrs = {"heron.outcome": parts[0], "heron.kind": parts[-1]}
+            if len(parts) == 3:
+                attrs["heron.reason"] = parts[1]
+            points.append((n, attrs))
+    return points
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(sorted(_counts.items()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from typing import Any
@@ -117,6 +118,41 @@ def test_async_exceptions_pass_through_unchanged(telemetry):
     assert asyncio.run(call()) is error
 
 
+def test_a_cancelled_async_call_is_not_a_failure_and_sends_no_prediction(telemetry):
+    started = asyncio.Event()
+
+    @heron.monitor(model="m", version="1")
+    async def predict(x: dict) -> int:
+        started.set()
+        await asyncio.sleep(10)
+        return 1
+
+    @heron.monitor(model="m", version="1")
+    async def broken(x: dict) -> int:
+        raise ValueError("bad input")
+
+    async def run() -> None:
+        task = asyncio.create_task(predict({"a": 1.0}))
+        await started.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        else:
+            raise AssertionError("the cancellation must reach the caller")
+        with contextlib.suppress(ValueError):
+            await broken({"a": 1.0})
+
+    asyncio.run(run())
+    cancelled, failed = sorted(telemetry.spans(), key=lambda s: "error.type" in s.attributes)
+    assert cancelled.attributes["heron.cancelled"] is True and "error.type" not in cancelled.attributes
+    assert cancelled.status.status_code.name == "UNSET" and not cancelled.events
+    assert failed.attributes["error.type"] == "ValueError" and failed.status.status_code.name == "ERROR"
+    assert [e.name for e in failed.events] == ["exception"]
+    assert telemetry.bodies() == [], "neither call made a prediction"
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +225,10 @@ def test_delivery_is_counted_and_flush_says_when_something_was_not_delivered(tel
     assert stats["exported.prediction_rows"] == 30 and stats["exported.spans"] == 30
     assert stats["exported.records"] == stats["produced.records"] >= 1
     assert not any(key.startswith("failed.") for key in stats), stats
+    points = {(p.attributes["heron.outcome"], p.attributes["heron.kind"]): p.value
+              for p in telemetry.metric_points("heron.sdk.delivery")}
+    assert points[("produced", "prediction_rows")] == points[("exported", "prediction_rows")] == 30, points
+    assert points[("exported", "spans")] == 30, points
 
     heron.configure(endpoint=f"http://127.0.0.1:{_closed_port()}", timeout=1.0, metrics=False,
                     span_exporter=None, log_exporter=None, metric_reader=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import json
 
 import numpy as np
 import pandas as pd
@@ -245,3 +246,46 @@ def test_nested_monitored_calls_are_parent_and_child_spans(telemetry):
     assert outer({"a": 1}) == 2
     spans = {s.attributes["ml.model.name"]: s for s in telemetry.spans()}
     assert spans["inner"].parent.span_id == spans["outer"].context.span_id
+
+
+def test_a_lone_scalar_argument_is_a_feature_named_after_its_parameter(telemetry):
+    @heron.monitor(model="m", version="1")
+    async def apredict(x: float) -> float:
+        return x * 2
+
+    @heron.monitor(model="m", version="1")
+    def label(country: str) -> str:
+        return country.lower()
+
+    assert asyncio.run(apredict(3.0)) == 6.0
+    assert label("DE") == "de"
+    first, second = telemetry.bodies()
+    assert first["numeric"] == {"x": 3.0} and first["prediction"] == 6.0
+    assert second["categorical"] == {"country": "DE"} and second["prediction"] == "de"
+    assert not any(key.startswith("fault.") for key in heron.stats()), heron.stats()
+
+
+def test_the_framework_is_detected_under_monitor(telemetry):
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+
+    @heron.monitor(model="global", version="1")
+    def predict(x: dict) -> int:
+        return int(clf.predict([[x["a"]]])[0])
+
+    class Service:
+        def __init__(self) -> None:
+            self.model = clf
+
+        @heron.monitor(model="method", version="1")
+        def predict(self, x: dict) -> int:
+            return int(self.model.predict([[x["a"]]])[0])
+
+    bound = heron.monitor(model="bound", version="1")(clf.predict)
+    predict({"a": 1.0})
+    Service().predict({"a": 2.0})
+    bound(np.array([[3.0]]))
+    records = telemetry.records("heron.model")
+    frameworks = {r.attributes["ml.model.name"]: json.loads(r.body)["framework"] for r in records}
+    assert frameworks == {"global": "scikit-learn", "method": "scikit-learn", "bound": "scikit-learn"}
