@@ -89,10 +89,14 @@ class Calls:
         if len(self._queue) >= BATCH_CALLS and not self._wake.is_set():
             self._wake.set()
 
-    def pending(self) -> tuple[int, int]:
-        """(calls, prediction rows) still queued."""
-        calls = list(self._queue)
-        return len(calls), sum(c.rows for c in calls if c.body is not None)
+    def take_all(self) -> list[Call]:
+        """Empty the queue (at shutdown): the calls it held, never to be exported."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._queue.popleft())
+            except IndexError:
+                return taken
 
     # -- the thread's side ----------------------------------------------------------------------
     def _run(self) -> None:
@@ -129,9 +133,7 @@ class Calls:
             except Exception as exc:
                 _stats.count("failed.could_not_encode.spans")
                 _stats.fault("span", exc)
-            attrs = call.model.metric_attrs
-            if is_failure(call.error):
-                attrs = {**attrs, "error.type": error_type(call.error)}
+            attrs = metric_attrs(call.model, call.error)
             entry = counts.get(id(attrs))
             if entry is None:
                 counts[id(attrs)] = [attrs, call.rows]
@@ -272,6 +274,13 @@ def dropped(reason: str, call: Call, rows_counted: bool) -> None:
     if call.body is not None and rows_counted:
         _stats.count("produced.prediction_rows", call.rows)
         _stats.count(f"dropped.{reason}.prediction_rows", call.rows)
+
+
+def metric_attrs(model: Any, error: BaseException | None) -> dict[str, Any]:
+    """The attributes of the prediction counter and latency histogram for one call (both paths)."""
+    if is_failure(error):
+        return {**model.metric_attrs, "error.type": error_type(error)}  # type: ignore[arg-type]
+    return model.metric_attrs
 
 
 def is_failure(exc: BaseException | None) -> bool:

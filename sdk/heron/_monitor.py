@@ -147,181 +147,188 @@ def _stream_result(items: list[Any], rows: int) -> Any:
     return None
 
 
-def _decorate(
-    fn: F,
-    model: str | None,
-    version: str,
-    task: str,
-    features: str | Callable[..., Any] | None,
-    prediction: Callable[[Any], Any] | None,
-    ids: str | Callable[..., Any] | None,
-    feature_names: Sequence[str] | None,
-    classes: Sequence[Any] | None,
-    tags: Mapping[str, Any] | None,
-) -> F:
-    if not callable(fn):
-        raise TypeError(f"heron.monitor decorates functions, got {type(fn).__name__}")
-    name = model or getattr(fn, "__qualname__", None) or repr(fn)
-    m = _registry.model(name, version, task)
-    if not m.framework:
-        m.framework = _registry.framework_of(fn)
-    method = _is_method(fn)
-    capture = _capture_for(fn, features, ids if isinstance(ids, str) else None)
-    if isinstance(ids, str):
-        get_ids: _Capture | None = _param_getter(list(inspect.signature(fn).parameters.values()), ids)
-    elif callable(ids):
-        id_fn = ids
+class _Calls:
+    """What every wrapper shape of one decorated function shares, decided at decoration time:
+    the model, where features and ids are among the arguments, and how a result is read."""
 
-        def get_ids(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return id_fn(*args, **kwargs)
-    else:
-        get_ids = None
-    static_tags = dict(tags) if tags else None
-    get_state = _setup.get
+    def __init__(self, fn: Callable[..., Any], model: str | None, version: str, task: str,
+                 features: str | Callable[..., Any] | None, prediction: Callable[[Any], Any] | None,
+                 ids: str | Callable[..., Any] | None, feature_names: Sequence[str] | None,
+                 classes: Sequence[Any] | None, tags: Mapping[str, Any] | None) -> None:
+        name = model or getattr(fn, "__qualname__", None) or repr(fn)
+        self.model = _registry.model(name, version, task)
+        if not self.model.framework:
+            self.model.framework = _registry.framework_of(fn)
+        self.method = _is_method(fn)
+        self.capture = _capture_for(fn, features, ids if isinstance(ids, str) else None)
+        self.get_ids = _ids_getter(fn, ids)
+        self.prediction = prediction
+        self.feature_names = feature_names
+        self.classes = classes
+        self.tags = dict(tags) if tags else None
 
-    def begin(args: tuple[Any, ...], kwargs: dict[str, Any], state: _setup.State, attach: bool) -> Observation:
-        if method and not m.registered and not m.framework and args:  # the model held by `self`
-            m.framework = _registry.framework_in(vars(args[0]).values()) if hasattr(args[0], "__dict__") else ""
-        obs = Observation(m, state, tags=static_tags, attach=attach, feature_names=feature_names, classes=classes)
-        data = capture(args, kwargs)
-        if data is not None:
-            obs._table = _extract.features_of(data, feature_names)
-            if obs._table is None:
-                obs.features(data)  # counts the fault with its explanation
-        if get_ids is not None:
-            given = get_ids(args, kwargs)
-            if given is not None:
-                obs.features(ids=given)
-        obs._start()
-        return obs
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any], state: _setup.State,
+              attach: bool) -> Observation | None:
+        """The observation of one call, started; None (counted) when capturing failed."""
+        try:
+            m = self.model
+            if self.method and not m.registered and not m.framework and args and hasattr(args[0], "__dict__"):
+                m.framework = _registry.framework_in(vars(args[0]).values())  # the model `self` holds
+            obs = Observation(m, state, tags=self.tags, attach=attach, feature_names=self.feature_names,
+                              classes=self.classes)
+            data = self.capture(args, kwargs)
+            if data is not None:
+                obs._table = _extract.features_of(data, self.feature_names)
+                if obs._table is None:
+                    obs.features(data)  # counts the fault with its explanation
+            if self.get_ids is not None:
+                given = self.get_ids(args, kwargs)
+                if given is not None:
+                    obs.features(ids=given)
+            obs._start()
+            return obs
+        except Exception as exc:
+            _stats.fault("capture", exc)
+            return None
 
-    def outcome(obs: Observation, result: Any) -> None:
-        if prediction is not None:
+    def end(self, obs: Observation, result: Any) -> None:
+        """A call that returned `result`."""
+        if self.prediction is not None:
             try:
-                result = prediction(result)
+                result = self.prediction(result)
             except Exception as exc:
                 _stats.fault("prediction_extractor", exc)
                 result = None
         obs._result = result
+        obs._finish(None)
+        _last.set(obs)
 
-    if inspect.isasyncgenfunction(fn):
-        @functools.wraps(fn)
-        async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = get_state()
-            agen = fn(*args, **kwargs)
-            obs = None
-            if state.enabled:
-                try:
-                    obs = begin(args, kwargs, state, False)
-                except Exception as exc:
-                    _stats.fault("capture", exc)
-            items: list[Any] = []
-            try:
-                try:
-                    item = await agen.__anext__()
-                    while True:
-                        items.append(item)
-                        try:
-                            sent = yield item
-                        except GeneratorExit:
-                            await agen.aclose()
-                            raise
-                        except BaseException as thrown:
-                            item = await agen.athrow(thrown)
-                        else:
-                            item = await (agen.asend(sent) if sent is not None else agen.__anext__())
-                except StopAsyncIteration:
-                    pass
-            except GeneratorExit:
-                if obs is not None:
-                    outcome(obs, _stream_result(items, obs.rows))
-                    obs._finish(None)
-                raise
-            except BaseException as exc:
-                if obs is not None:
-                    obs._finish(exc)
-                raise
-            if obs is not None:
-                outcome(obs, _stream_result(items, obs.rows))
-                obs._finish(None)
-                _last.set(obs)
 
-        return agen_wrapper  # type: ignore[return-value]
+def _ids_getter(fn: Callable[..., Any], ids: str | Callable[..., Any] | None) -> _Capture | None:
+    if isinstance(ids, str):
+        return _param_getter(list(inspect.signature(fn).parameters.values()), ids)
+    if callable(ids):
+        id_fn = ids
 
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = get_state()
-            gen = fn(*args, **kwargs)
-            obs = None
-            if state.enabled:
-                try:
-                    obs = begin(args, kwargs, state, False)
-                except Exception as exc:
-                    _stats.fault("capture", exc)
-            if obs is None:
-                return (yield from gen)
-            tap = _Tap(gen)
-            try:
-                value = yield from tap
-            except GeneratorExit:
-                outcome(obs, _stream_result(tap.items, obs.rows))
-                obs._finish(None)
-                raise
-            except BaseException as exc:
-                obs._finish(exc)
-                raise
-            outcome(obs, _stream_result(tap.items, obs.rows))
-            obs._finish(None)
-            _last.set(obs)
-            return value
+        def call_ids(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return id_fn(*args, **kwargs)
 
-        return gen_wrapper  # type: ignore[return-value]
+        return call_ids
+    return None
 
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = _setup._state or get_state()
-            if not state.enabled:
-                return await fn(*args, **kwargs)
-            try:
-                obs = begin(args, kwargs, state, True)
-            except Exception as exc:
-                _stats.fault("capture", exc)
-                return await fn(*args, **kwargs)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                obs._finish(exc)
-                raise
-            outcome(obs, result)
-            obs._finish(None)
-            _last.set(obs)
-            return result
 
-        return async_wrapper  # type: ignore[return-value]
+def _wrap_function(fn: Callable[..., Any], calls: _Calls) -> Callable[..., Any]:
+    get_state = _setup.get
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         state = _setup._state or get_state()
-        if not state.enabled:
-            return fn(*args, **kwargs)
-        try:
-            obs = begin(args, kwargs, state, True)
-        except Exception as exc:
-            _stats.fault("capture", exc)
+        obs = calls.begin(args, kwargs, state, True) if state.enabled else None
+        if obs is None:
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             obs._finish(exc)
             raise
-        outcome(obs, result)
-        obs._finish(None)
-        _last.set(obs)
+        calls.end(obs, result)
         return result
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
+
+
+def _wrap_coroutine(fn: Callable[..., Any], calls: _Calls) -> Callable[..., Any]:
+    get_state = _setup.get
+
+    @functools.wraps(fn)
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _setup._state or get_state()
+        obs = calls.begin(args, kwargs, state, True) if state.enabled else None
+        if obs is None:
+            return await fn(*args, **kwargs)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            obs._finish(exc)
+            raise
+        calls.end(obs, result)
+        return result
+
+    return async_wrapper
+
+
+def _wrap_generator(fn: Callable[..., Any], calls: _Calls) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _setup.get()
+        gen = fn(*args, **kwargs)
+        obs = calls.begin(args, kwargs, state, False) if state.enabled else None
+        if obs is None:
+            return (yield from gen)
+        tap = _Tap(gen)
+        try:
+            value = yield from tap
+        except GeneratorExit:  # the consumer stopped early: what it took is the prediction
+            calls.end(obs, _stream_result(tap.items, obs.rows))
+            raise
+        except BaseException as exc:
+            obs._finish(exc)
+            raise
+        calls.end(obs, _stream_result(tap.items, obs.rows))
+        return value
+
+    return gen_wrapper
+
+
+def _wrap_async_generator(fn: Callable[..., Any], calls: _Calls) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = _setup.get()
+        agen = fn(*args, **kwargs)
+        obs = calls.begin(args, kwargs, state, False) if state.enabled else None
+        items: list[Any] = []
+        try:
+            try:
+                item = await agen.__anext__()
+                while True:
+                    items.append(item)
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as thrown:
+                        item = await agen.athrow(thrown)
+                    else:
+                        item = await (agen.asend(sent) if sent is not None else agen.__anext__())
+            except StopAsyncIteration:
+                pass
+        except GeneratorExit:
+            if obs is not None:
+                calls.end(obs, _stream_result(items, obs.rows))
+            raise
+        except BaseException as exc:
+            if obs is not None:
+                obs._finish(exc)
+            raise
+        if obs is not None:
+            calls.end(obs, _stream_result(items, obs.rows))
+
+    return agen_wrapper
+
+
+def _decorate(fn: F, *settings: Any) -> F:
+    """`fn` wrapped in the shape it has (function, coroutine, generator, async generator)."""
+    if not callable(fn):
+        raise TypeError(f"heron.monitor decorates functions, got {type(fn).__name__}")
+    calls = _Calls(fn, *settings)
+    if inspect.isasyncgenfunction(fn):
+        return _wrap_async_generator(fn, calls)  # type: ignore[return-value]
+    if inspect.isgeneratorfunction(fn):
+        return _wrap_generator(fn, calls)  # type: ignore[return-value]
+    if inspect.iscoroutinefunction(fn):
+        return _wrap_coroutine(fn, calls)  # type: ignore[return-value]
+    return _wrap_function(fn, calls)  # type: ignore[return-value]
 
 
 @overload

@@ -30,7 +30,6 @@ _ERROR = StatusCode.ERROR
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 _current_span = trace.get_current_span
 _randbits = random.getrandbits
-error_type = _calls.error_type
 
 
 # A number given as a timestamp is Unix time; its size tells the unit (now is ~1.8e9 s, 1.8e12 ms,
@@ -434,13 +433,12 @@ class Observation:
         if span is not None:
             if rows != self._span_rows:
                 span.set_attribute("heron.rows", rows)
-            attrs = model.metric_attrs
+            attrs = _calls.metric_attrs(model, exc)
             if _calls.is_failure(exc):
-                etype = error_type(exc)
+                etype = attrs["error.type"]
                 span.record_exception(exc)
                 span.set_status(Status(_ERROR, f"{etype}: {exc}"[:1024]))
                 span.set_attribute("error.type", etype)
-                attrs = {**attrs, "error.type": etype}
             elif exc is not None:
                 span.set_attribute("heron.cancelled", True)
             state.predictions.add(rows, attrs)

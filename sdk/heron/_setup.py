@@ -59,6 +59,7 @@ class State:
         self.calls: Any = None  # heron._calls.Calls when Heron owns the tracer pipeline
         self.owned: list[Any] = []
         self._exporters: list[Any] = []  # Heron's own OTLP exporters, to abort their retries at exit
+        self._wrappers: list[Any] = []  # Heron's counting wrappers around them
         self._aborted = False
         self._failed_seen = _stats.total("failed.")
         tracer_api: Any = trace.NoOpTracer()
@@ -146,7 +147,9 @@ class State:
         if exporter is not None:
             _delivery.watch(exporter)
             self._exporters.append(exporter)
-            processor = counting(BatchSpanProcessor(CountingSpanExporter(exporter), **_queue("BSP")), "spans")
+            wrapper = CountingSpanExporter(exporter)
+            self._wrappers.append(wrapper)
+            processor = counting(BatchSpanProcessor(wrapper, **_queue("BSP")), "spans")
             provider.add_span_processor(processor)
             sampler = None if provider.sampler is DEFAULT_ON else provider.sampler  # DEFAULT_ON: follow the parent
             self.calls = Calls(self, processor, resource, InstrumentationScope("heron", __version__), sampler)
@@ -162,7 +165,9 @@ class State:
         if exporter is not None:
             _delivery.watch(exporter)
             self._exporters.append(exporter)
-            processor = counting(BatchLogRecordProcessor(RenderingLogExporter(exporter), **_queue("BLRP")), "records")
+            wrapper = RenderingLogExporter(exporter)
+            self._wrappers.append(wrapper)
+            processor = counting(BatchLogRecordProcessor(wrapper, **_queue("BLRP")), "records")
             provider.add_log_record_processor(processor)
         self.owned.append(provider)
         return provider
@@ -215,8 +220,8 @@ class State:
 
         An exporter retrying an unreachable collector would otherwise hold the process for its
         whole retry schedule, batch after batch. Past the deadline Heron's own exporters are shut
-        down (which ends their retry waits), what is still queued is counted as `dropped.exit`,
-        and one warning says so.
+        down (which ends their retry waits), what is still queued is counted as
+        `dropped.shutdown.*`, and one warning says so.
         """
         limit = self.settings.exit_timeout
         worker = threading.Thread(target=self._flush_and_shutdown, args=(limit,), name="heron-exit", daemon=True)
@@ -225,17 +230,21 @@ class State:
         if not worker.is_alive():
             return
         self._aborted = True
+        kinds = ("prediction_rows", "records", "spans")
+        before = {kind: _stats.total(f"dropped.shutdown.{kind}") for kind in kinds}
+        for wrapper in self._wrappers:  # an export starting from now on counts its items as dropped
+            wrapper.aborted = True
         if self.calls is not None:
             self.calls.close(0)
-        left = self._queued()
-        for exporter in self._exporters:
+        for exporter in self._exporters:  # ends the retry wait of an export in flight
             try:
                 exporter.shutdown()
             except Exception as exc:
                 _stats.fault("shutdown", exc)
         worker.join(1.0)
-        for kind, n in left.items():
+        for kind, n in self._take_queued().items():
             _stats.count(f"dropped.shutdown.{kind}", n)
+        left = {kind: _stats.total(f"dropped.shutdown.{kind}") - before[kind] for kind in kinds}
         _log.warning("heron: stopped delivering after %.1f s (HERON_EXIT_TIMEOUT_SECONDS) with %d prediction "
                      "rows, %d records and %d spans undelivered (counted as dropped.shutdown.*); is the collector "
                      "reachable?", limit, left["prediction_rows"], left["records"], left["spans"])
@@ -244,13 +253,18 @@ class State:
         self._flush(timeout_s)
         self.shutdown()
 
-    def _queued(self) -> dict[str, int]:
-        """Spans, records and prediction rows still waiting in Heron's own queues."""
+    def _take_queued(self) -> dict[str, int]:
+        """Empty Heron's own queues (they will not be exported now); the spans, records and
+        prediction rows they held. Taking them one by one keeps each counted once: what an export
+        thread took first is counted by that export."""
         left = {"spans": 0, "records": 0, "prediction_rows": 0}
         if self.calls is not None:
-            calls, rows = self.calls.pending()
-            left["spans"] += calls
-            left["prediction_rows"] += rows
+            for call in self.calls.take_all():
+                _stats.count("produced.spans")
+                left["spans"] += 1
+                if call.body is not None and self.lazy:
+                    _stats.count("produced.prediction_rows", call.rows)
+                    left["prediction_rows"] += call.rows
         for provider in self.owned:
             holders = (getattr(provider, "_active_span_processor", None),
                        getattr(provider, "_multi_log_record_processor", None))
@@ -258,12 +272,19 @@ class State:
                 processors = getattr(holder, "_span_processors", None) or getattr(holder, "_log_record_processors", ())
                 for processor in processors or ():
                     queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
-                    for item in list(queue or ()):
-                        if getattr(item, "log_record", None) is None:
+                    while queue:
+                        try:
+                            item = queue.pop()
+                        except IndexError:
+                            break
+                        record = getattr(item, "log_record", None)
+                        if record is None:
                             left["spans"] += 1
-                        else:
-                            left["records"] += 1
-                            left["prediction_rows"] += _rows(item)
+                            continue
+                        if isinstance(record.body, Lazy):
+                            _stats.count("produced.records")  # rendered (and counted) only when exported
+                        left["records"] += 1
+                        left["prediction_rows"] += _rows(item)
         return left
 
     def _at_exit(self) -> None:
@@ -430,10 +451,14 @@ class CountingSpanExporter:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self.aborted = False
 
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
+        if self.aborted:
+            _stats.count("dropped.shutdown.spans", len(spans))
+            return SpanExportResult.FAILURE
         ok = _delivery.export(self._inner, list(spans), "spans", _no_rows)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
@@ -451,11 +476,19 @@ class RenderingLogExporter:
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self.aborted = False
 
     def export(self, batch: Sequence[Any]) -> Any:
         from opentelemetry.sdk._logs import ReadWriteLogRecord
         from opentelemetry.sdk._logs.export import LogRecordExportResult
 
+        if self.aborted:
+            for rec in batch:
+                if isinstance(rec.log_record.body, Lazy):
+                    _stats.count("produced.records")
+                _stats.count("dropped.shutdown.records")
+                _stats.count("dropped.shutdown.prediction_rows", _rows(rec))
+            return LogRecordExportResult.FAILURE
         out: list[Any] = []
         for rec in batch:
             body = rec.log_record.body

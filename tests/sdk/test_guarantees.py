@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from typing import Any
@@ -185,8 +186,9 @@ def test_an_unreachable_collector_does_not_slow_or_change_10000_calls():
 
 
 EXIT_SCRIPT = """
-import sys, time
+import atexit, json, sys, time
 import heron
+atexit.register(lambda: print(json.dumps(heron.stats()), flush=True))  # runs after Heron's own exit hook
 heron.configure(endpoint="http://127.0.0.1:{port}", metrics=False)
 
 @heron.monitor(model="m", version="1")
@@ -210,10 +212,17 @@ def test_with_the_collector_down_the_process_exits_within_the_timeout_and_says_w
                             env={**env, "HERON_EXIT_TIMEOUT_SECONDS": "3"})
     exited = time.time()
     assert result.returncode == 0, result.stderr
-    took = exited - float(result.stdout.split()[-1])
+    done_at, stats = result.stdout.splitlines()[-2:]
+    took = exited - float(done_at)
     assert took < 3 + 2, f"the process took {took:.1f} s to exit after its work"
     lines = [line for line in result.stderr.splitlines() if "HERON_EXIT_TIMEOUT_SECONDS" in line]
     assert len(lines) == 1 and "undelivered" in lines[0], result.stderr[-2000:]
+    stats = json.loads(stats)
+    for kind in ("spans", "prediction_rows"):  # every one failed or dropped, none twice
+        settled = sum(n for key, n in stats.items() if key.endswith("." + kind) and key.split(".")[0] in
+                      ("exported", "failed", "dropped"))
+        assert settled == stats[f"produced.{kind}"] == 3000, stats
+    assert sum("were not delivered" in line for line in result.stderr.splitlines()) <= 2, result.stderr
 
 
 def test_delivery_is_counted_and_flush_says_when_something_was_not_delivered(telemetry, caplog):
