@@ -29,7 +29,8 @@ def configure(**settings: Any) -> None:
     Privacy and volume: ``sample_rate``, ``redact_features``, ``hash_features``, ``hash_salt``,
     ``max_features``, ``max_string_length``, ``max_record_bytes``, ``reference_sample_rows``,
     ``max_categories``. Deployment: ``environment``, ``service_name``, ``resource_attributes``,
-    ``disabled``, ``metrics``. OTLP: ``endpoint`` (e.g. ``http://collector:4318``), ``protocol``
+    ``disabled``, ``metrics``. Delivery: ``queue_rows`` (rows waiting for the export thread),
+    ``exit_timeout`` (seconds spent delivering at exit). OTLP: ``endpoint`` (e.g. ``http://collector:4318``), ``protocol``
     (``http/protobuf`` | ``grpc``), ``headers``, ``timeout`` (seconds). Pipelines (tests, or
     your own): ``span_exporter``, ``log_exporter``, ``metric_reader``, ``use_global_providers``.
 
@@ -50,7 +51,9 @@ def shutdown() -> None:
 
 
 def stats() -> dict[str, int]:
-    """Counts of what Heron dropped, truncated, sampled out or failed to do in this process."""
+    """Counts of what Heron did in this process: delivery per kind (``prediction_rows``,
+    ``records``, ``spans``) as ``produced.*``, ``exported.*``, ``failed.<reason>.*`` and
+    ``dropped.<reason>.*``, and what it dropped, truncated, sampled out or failed to do."""
     return _stats.snapshot()
 
 
