@@ -257,3 +257,17 @@ class _Text:
 
     def render(self) -> list[tuple[str, int, str]]:
         return [(self.text, 1, "row")]
+
+
+def test_records_the_collector_rejects_are_counted_as_rejected(collector):
+    url, data_dir = collector
+    heron.configure(endpoint=url, metrics=False)
+    too_long = "m" * 2_000  # over the collector's HERON_MAX_NAME_BYTES (1 KiB): refused, the request kept
+    predict = heron.monitor(model=too_long, version="1")(lambda x: x["a"])
+    for i in range(10):
+        predict({"a": float(i)})
+    assert heron.flush(timeout_s=30) is False
+    stats = heron.stats()
+    assert stats["failed.rejected.prediction_rows"] == stats["produced.prediction_rows"] == 10, stats
+    assert stats["failed.rejected.records"] >= 1, stats
+    assert stats["exported.spans"] == 10, "spans carry the name as a plain attribute value: within limits"
