@@ -47,6 +47,14 @@ class Direct:
 
         return analytics.refresh(self.store.client, self.store.database, wait=wait, views=views)
 
+    def replay(self, request: dict[str, Any]) -> dict[str, Any]:
+        from .analytics import _replay
+
+        try:
+            return _replay.run(self.store.client, self.store.database, request)
+        except ValueError as exc:
+            raise AccessError(str(exc)) from None
+
     def views(self) -> list[dict[str, Any]]:
         from . import analytics
 
@@ -98,6 +106,9 @@ class Remote:
 
     def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
         return self._call("POST", "/admin/refresh", {"wait": wait, "views": views})["refreshed"]
+
+    def replay(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/admin/refresh", request)["replayed"]
 
     def views(self) -> list[dict[str, Any]]:
         return self._call("GET", "/admin/views")["views"]

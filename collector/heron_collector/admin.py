@@ -91,6 +91,13 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 
+        if method == "POST" and route == "/admin/refresh" and ("from" in request or "to" in request):
+            from .analytics import _replay
+
+            try:
+                return 200, {"replayed": _replay.run(store.client, store.database, request)}
+            except ValueError as exc:
+                return 400, {"error": str(exc)}
         if method == "POST" and route == "/admin/refresh":
             views = analytics.refresh(store.client, store.database, wait=bool(request.get("wait", True)),
                                       views=request.get("views"))

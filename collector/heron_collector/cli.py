@@ -134,12 +134,26 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    if args.since or args.until:
+        if not (args.since and args.until):
+            print("heron refresh: a replay needs both --from and --to (ISO times such as 2026-11-01)", file=sys.stderr)
+            return 2
+        return _with_access(args, lambda access: _replayed(access.replay(
+            {"from": args.since, "to": args.until, "step": args.step, "views": args.view or None})))
+
     def run(access) -> int:
         views = access.refresh(wait=args.wait, views=args.view or None)
         print(("refreshed: " if args.wait else "refresh started: ") + (", ".join(views) or "no views"))
         return 0
 
     return _with_access(args, run)
+
+
+def _replayed(result: dict[str, Any]) -> int:
+    times = result["as_of"]
+    print(f"replayed {len(times)} times from {times[0]} to {times[-1]}: {', '.join(result['views'])}")
+    print_table(["table", "rows written"], sorted(result["rows"].items()))
+    return 0
 
 
 def cmd_views(args: argparse.Namespace) -> int:
@@ -238,9 +252,15 @@ def parser() -> argparse.ArgumentParser:
     _store_options(p)
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("refresh", help="run the scheduled analytics views now")
+    p = sub.add_parser("refresh", help="run the scheduled analytics views now, or as of past times (a replay)",
+                       description="Run the scheduled analytics now; with --from and --to, compute them as of "
+                                   "every step of that past range instead (back-test on stored data).")
     p.add_argument("--wait", action="store_true", help="wait until every view has finished")
     p.add_argument("--view", action="append", help="only this view (repeatable)")
+    p.add_argument("--from", dest="since", metavar="ISO_TIME", help="replay from this time (e.g. 2026-11-01)")
+    p.add_argument("--to", dest="until", metavar="ISO_TIME", help="replay up to this time")
+    p.add_argument("--step", type=int, metavar="SECONDS",
+                   help="replay step (default: a day, or the smallest look-back if shorter)")
     _store_options(p)
     p.set_defaults(func=cmd_refresh)
 

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_ks_exact {{on_cluster}} (
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, window_start, feature, role);
 
--- ml_drift_ks_exact_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- ml_drift_ks_exact_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_drift_ks_exact_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_drift_ks_exact_compute {{on_cluster}} AS
@@ -91,8 +92,8 @@ WITH
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
           AND timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     cur_values AS (
@@ -133,4 +134,4 @@ FROM (
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
 TO {{db}}.ml_drift_ks_exact AS
-SELECT * FROM {{db}}.ml_drift_ks_exact_compute;
+SELECT * FROM {{db}}.ml_drift_ks_exact_compute(as_of = now());

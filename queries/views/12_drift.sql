@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_start, feature, role, method);
 
--- ml_drift_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- ml_drift_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_drift_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_drift_compute {{on_cluster}} AS
@@ -93,8 +94,8 @@ WITH
                numeric, categorical, prediction, prediction_value, score, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
     ),
     labels AS (
@@ -285,4 +286,4 @@ ARRAY JOIN a.stats AS st;
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv, {{db}}.ml_drift_ks_exact_mv
 APPEND TO {{db}}.ml_drift AS
-SELECT * FROM {{db}}.ml_drift_compute;
+SELECT * FROM {{db}}.ml_drift_compute(as_of = now());

@@ -51,7 +51,8 @@ ORDER BY (model_name, model_version, window_start, feature);
 ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
     ADD COLUMN IF NOT EXISTS implausible_timestamps UInt64 AFTER duplicate_ids;
 
--- ml_data_quality_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- ml_data_quality_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_data_quality_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_data_quality_compute {{on_cluster}} AS
@@ -83,8 +84,8 @@ WITH
                numeric, categorical, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= now() - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp(now())
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
                   * window_seconds
     ),
@@ -98,8 +99,8 @@ WITH
         FROM {{db}}.ml_predictions
         WHERE NOT (timestamp >= ts_min AND timestamp < ts_max)
           AND inserted_at >= ts_min AND inserted_at < ts_max
-          AND inserted_at >= now() - toIntervalSecond(max_lookback)
-          AND toInt64(inserted_at) >= intDiv(toUnixTimestamp(now())
+          AND inserted_at >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND toInt64(inserted_at) >= intDiv(toUnixTimestamp({as_of:DateTime})
                   - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
                   * window_seconds
         GROUP BY model_name, model_version, window_start, window_seconds
@@ -206,4 +207,4 @@ GROUP BY model_name, model_version, window_start;
 CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
 APPEND TO {{db}}.ml_data_quality AS
-SELECT * FROM {{db}}.ml_data_quality_compute;
+SELECT * FROM {{db}}.ml_data_quality_compute(as_of = now());

@@ -65,13 +65,14 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
--- ml_performance_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- ml_performance_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_performance_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_performance_compute {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
-    now() AS refresh_time,
+    {as_of:DateTime} AS refresh_time,
     now64(3) AS computed,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
@@ -223,4 +224,4 @@ ARRAY JOIN arrayConcat(
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_mv {{on_cluster}}
 {{refresh}} APPEND
 TO {{db}}.ml_performance AS
-SELECT * FROM {{db}}.ml_performance_compute;
+SELECT * FROM {{db}}.ml_performance_compute(as_of = now());

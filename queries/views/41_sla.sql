@@ -50,12 +50,13 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_sla {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start);
 
--- ml_sla_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
+-- ml_sla_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_sla_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_sla_compute {{on_cluster}} AS
 WITH
-    now() AS refresh_time,
+    {as_of:DateTime} AS refresh_time,
     now64(3) AS computed,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
@@ -140,4 +141,4 @@ INNER JOIN settings AS st ON st.model_name = g.model_name;
 CREATE MATERIALIZED VIEW {{db}}.ml_sla_mv {{on_cluster}}
 {{refresh}} APPEND
 TO {{db}}.ml_sla AS
-SELECT * FROM {{db}}.ml_sla_compute;
+SELECT * FROM {{db}}.ml_sla_compute(as_of = now());

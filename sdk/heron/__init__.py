@@ -30,9 +30,10 @@ def configure(**settings: Any) -> None:
     ``max_features``, ``max_string_length``, ``max_record_bytes``, ``reference_sample_rows``,
     ``max_categories``. Deployment: ``environment``, ``service_name``, ``resource_attributes``,
     ``disabled``, ``metrics``. Delivery: ``queue_rows`` (rows waiting for the export thread),
-    ``exit_timeout`` (seconds spent delivering at exit). OTLP: ``endpoint`` (e.g. ``http://collector:4318``), ``protocol``
-    (``http/protobuf`` | ``grpc``), ``headers``, ``timeout`` (seconds). Pipelines (tests, or
-    your own): ``span_exporter``, ``log_exporter``, ``metric_reader``, ``use_global_providers``.
+    ``exit_timeout`` (seconds spent delivering at exit). OTLP: ``endpoint`` (e.g.
+    ``http://collector:4318``), ``protocol`` (``http/protobuf`` | ``grpc``), ``headers``, ``timeout``
+    (seconds). Pipelines (tests, or your own): ``span_exporter``, ``log_exporter``,
+    ``metric_reader``, ``use_global_providers``.
 
     A bad argument raises ValueError or TypeError naming it. Calling configure() again keeps
     earlier arguments and replaces the ones given (flushing and closing Heron's old pipelines).

@@ -260,7 +260,7 @@ class _Text:
 
 
 def test_records_the_collector_rejects_are_counted_as_rejected(collector):
-    url, data_dir = collector
+    url, _ = collector
     heron.configure(endpoint=url, metrics=False)
     too_long = "m" * 2_000  # over the collector's HERON_MAX_NAME_BYTES (1 KiB): refused, the request kept
     predict = heron.monitor(model=too_long, version="1")(lambda x: x["a"])

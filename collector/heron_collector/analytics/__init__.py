@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from heron_collector.analytics._finalize import finalize
 from heron_collector.analytics._refresh import refresh, refreshable_views, view_status
+from heron_collector.analytics._replay import replay
 from heron_collector.analytics._stats import benjamini_hochberg, chi2_pvalue, holm, ks_pvalue
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "ks_pvalue",
     "refresh",
     "refreshable_views",
+    "replay",
     "view_status",
 ]
