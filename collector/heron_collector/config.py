@@ -92,6 +92,13 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "a whole number from 0 to 1000000000", 20000, "exact KS up to this many reference values"),
     Setting("drift_share", "ml_monitor_config", "drift_share", "Float64", _number(0, 1, low_open=True),
             "a number above 0 and at most 1", 0.5, "share of drifted features that flags the dataset"),
+    Setting("baseline_start", "ml_monitor_config", "baseline_start", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
+            "an ISO time such as 2026-11-01T00:00:00Z, or null", None,
+            "start of the production period whose windows set the baselines"),
+    Setting("baseline_end", "ml_monitor_config", "baseline_end", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
+            "an ISO time such as 2026-11-08T00:00:00Z, or null", None, "end of that period"),
+    Setting("baseline_k", "ml_monitor_config", "baseline_k", "Float64", _number(0, 100, low_open=True),
+            "a number above 0 (3 = three sigma)", 3.0, "control limits are mean ± k·σ over the baseline's windows"),
     Setting("label_lookback_seconds", "ml_performance_config", "label_lookback_seconds", "UInt32",
             _whole(0, 3660 * DAY), "whole seconds from 0 (inherit) to 316224000", 1209600,
             "how late labels may arrive and still count"),
@@ -242,5 +249,8 @@ def set_values(client, database: str, model: str, values: dict[str, Any]) -> lis
     start, end = by_name["reference_start"], by_name["reference_end"]
     if by_name["reference"] == "window" and not (start and end):
         monitor.append({"setting": "warning", "value": "reference = window needs reference_start and reference_end",
+                        "source": "", "allowed": ""})
+    if bool(by_name["baseline_start"]) != bool(by_name["baseline_end"]):
+        monitor.append({"setting": "warning", "value": "a baseline needs both baseline_start and baseline_end",
                         "source": "", "allowed": ""})
     return monitor

@@ -15,6 +15,9 @@
 --                           many values of the feature; binned KS otherwise. 20000.
 --   drift_share             a window's dataset drift is flagged when at least this share of its
 --                           features drifted. 0.5.
+--   baseline_start, baseline_end  a period of production [start, end) whose windows set each
+--                           metric's baseline and control limits (50_baselines.sql). NULL: none.
+--   baseline_k              the control limits are mean ± k·σ over the baseline's windows. 3.
 -- ml_drift_config: per model/feature overrides of the verdict method and its threshold; the most
 -- specific matching row wins (model over '*', then feature over '*', then feature_type over '*').
 -- See docs/statistics.md for methods and defaults.
@@ -29,9 +32,18 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_monitor_config {{on_cluster}} (
     small_sample            UInt32 DEFAULT 1000,
     ks_exact_max_reference  UInt32 DEFAULT 20000,
     drift_share             Float64 DEFAULT 0.5,
-    updated_at              DateTime64(3, 'UTC') DEFAULT now64(3)
+    updated_at              DateTime64(3, 'UTC') DEFAULT now64(3),
+    baseline_start          Nullable(DateTime64(6, 'UTC')),
+    baseline_end            Nullable(DateTime64(6, 'UTC')),
+    baseline_k              Float64 DEFAULT 3
 ) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
 ORDER BY model_name;
+
+-- Stores made before the baseline settings existed gain them here.
+ALTER TABLE {{db}}.ml_monitor_config {{on_cluster}}
+    ADD COLUMN IF NOT EXISTS baseline_start Nullable(DateTime64(6, 'UTC')),
+    ADD COLUMN IF NOT EXISTS baseline_end Nullable(DateTime64(6, 'UTC')),
+    ADD COLUMN IF NOT EXISTS baseline_k Float64 DEFAULT 3;
 
 -- The '*' row, inserted once: a later edit of it by the user is never overwritten.
 INSERT INTO {{db}}.ml_monitor_config (model_name)
@@ -74,7 +86,10 @@ SELECT
     greatest(argMax(c.bins, c.priority), 2) AS bins,
     argMax(c.small_sample, c.priority) AS small_sample,
     argMax(c.ks_exact_max_reference, c.priority) AS ks_exact_max_reference,
-    argMax(c.drift_share, c.priority) AS drift_share
+    argMax(c.drift_share, c.priority) AS drift_share,
+    argMax(c.baseline_start, c.priority) AS baseline_start,
+    argMax(c.baseline_end, c.priority) AS baseline_end,
+    argMax(c.baseline_k, c.priority) AS baseline_k
 FROM
 (
     SELECT DISTINCT model_name FROM {{db}}.ml_predictions
@@ -86,10 +101,11 @@ CROSS JOIN
 (
     SELECT model_name AS cfg_model, toUInt8(if(model_name = '*', 1, 2)) AS priority,
            window_seconds, lookback_seconds, toString(reference) AS reference, reference_start,
-           reference_end, bins, small_sample, ks_exact_max_reference, drift_share
+           reference_end, bins, small_sample, ks_exact_max_reference, drift_share, baseline_start,
+           baseline_end, baseline_k
     FROM {{db}}.ml_monitor_config FINAL
     UNION ALL
-    SELECT '*', 0, 3600, 259200, 'auto', NULL, NULL, 20, 1000, 20000, 0.5
+    SELECT '*', 0, 3600, 259200, 'auto', NULL, NULL, 20, 1000, 20000, 0.5, NULL, NULL, 3.
 ) AS c
 WHERE c.cfg_model = m.model_name OR c.cfg_model = '*'
 GROUP BY m.model_name;
