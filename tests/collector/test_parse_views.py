@@ -13,6 +13,12 @@ import pytest
 
 from heron_collector.otlp_rows import LOG_COLUMNS
 
+@pytest.fixture
+def store(shared_store):
+    """One migrated store for the module, emptied before each test (tests/conftest.py)."""
+    return shared_store
+
+
 T0 = 1_732_252_800_000_000_000  # 2024-11-22 05:20:00 UTC, in ns
 
 
