@@ -8,7 +8,8 @@
 --         look-back, as ml_drift), ml_drift_config (the band's k), ml_time_bounds.
 -- Writes  ml_drift_multivariate, APPEND into a ReplacingMergeTree keyed by (model, version,
 --         window) with version computed_at (read with FINAL).
--- Schedule REFRESH EVERY HERON_REFRESH_SECONDS; every refresh recomputes the windows overlapping the model's look-back.
+-- Schedule REFRESH EVERY HERON_REFRESH_SECONDS; each refresh recomputes the windows that overlap
+--         the model's look-back.
 --
 -- Per prediction row, for the fit's features f (in the fit's order), mean μ, std σ and kept
 -- components W (k × p, orthonormal rows):
