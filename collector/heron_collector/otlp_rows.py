@@ -34,6 +34,7 @@ STATUS_CODES = ("Unset", "Ok", "Error")
 
 HERON_EVENTS = ("heron.prediction", "heron.ground_truth", "heron.reference", "heron.model")
 SCHEMA_VERSIONS = ("1",)
+REFERENCE_KINDS = ("sample", "profile", "pca")  # pca: a compatible addition to version 1
 MAX_MESSAGES = 5
 
 
@@ -86,8 +87,8 @@ def heron_problem(event: str, attrs: dict[str, str], body: Any, window: Window, 
         return f"body is not a JSON object (starts with {text[:20]!r}); see docs/wire-format.md"
     if event == "heron.reference":
         kind = attrs.get("heron.reference.kind")
-        if kind not in ("sample", "profile"):
-            return f"attribute heron.reference.kind is {kind!r}; expected 'sample' or 'profile'"
+        if kind not in REFERENCE_KINDS:
+            return f"attribute heron.reference.kind is {kind!r}; expected 'sample', 'profile' or 'pca'"
     if event != "heron.model" and attrs.get("heron.layout", "row") not in ("row", "columnar"):
         return f"attribute heron.layout is {attrs.get('heron.layout')!r}; expected 'row' or 'columnar'"
     return heron_body_problem(text, window)

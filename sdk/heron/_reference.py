@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _extract, _record, _registry, _setup, _stats
+from . import _extract, _pca, _record, _registry, _setup, _stats
 from ._extract import Table
 from ._privacy import HASH, Policy
 
@@ -245,6 +245,7 @@ def log_reference(
             prof = profile(table, predictions, labels, state.policy, bins, s.max_categories)
             _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "profile"},
                         ProfileBody(prof, s.max_record_bytes), 1, now)
+            _pca.log_fit(state, attrs, table, now)  # multivariate drift: docs/statistics.md
     except Exception as exc:
         _stats.fault("reference", exc)
     return ref_id
