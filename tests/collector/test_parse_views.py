@@ -13,6 +13,7 @@ import pytest
 
 from heron_collector.otlp_rows import LOG_COLUMNS
 
+
 @pytest.fixture
 def store(shared_store):
     """One migrated store for the module, emptied before each test (tests/conftest.py)."""
