@@ -6,7 +6,8 @@
 --   kind performance   ml_performance, whole window (segment ''): accuracy, f1, roc_auc, mae …
 --        estimated     ml_performance_estimated (CBPE), whole window
 --        drift         ml_drift: the statistic of each method; subject = the feature (or
---                      prediction / score / label)
+--                      prediction / score / label); ml_drift_multivariate: the PCA
+--                      reconstruction error (metric pca_reconstruction, subject '*')
 --        data_quality  ml_data_quality: missing, NaN, ±Inf, out-of-range and new-category rates;
 --                      subject = the feature ('*' = the whole window)
 --        sla           ml_sla: latency_p50/p95/p99_ms, error_rate, calls_per_second
@@ -38,6 +39,11 @@ SELECT toString(model_name), toString(model_version), window_start, window_end,
        'drift', toString(method), if(role = 'feature', toString(feature), toString(role)), statistic
 FROM {{db}}.ml_drift FINAL
 WHERE isFinite(statistic)
+UNION ALL
+SELECT toString(model_name), toString(model_version), window_start, window_end,
+       'drift', toString(method), '*', reconstruction_error
+FROM {{db}}.ml_drift_multivariate FINAL
+WHERE isFinite(reconstruction_error)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
        'data_quality', rate.1, toString(feature), rate.2
@@ -97,8 +103,8 @@ FROM
 );
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.ml_baselines_mv {{on_cluster}}
-{{refresh}} DEPENDS ON {{db}}.ml_drift_mv, {{db}}.ml_data_quality_mv, {{db}}.ml_performance_mv,
-    {{db}}.ml_performance_estimated_mv, {{db}}.ml_sla_mv
+{{refresh}} DEPENDS ON {{db}}.ml_drift_mv, {{db}}.ml_drift_multivariate_mv, {{db}}.ml_data_quality_mv,
+    {{db}}.ml_performance_mv, {{db}}.ml_performance_estimated_mv, {{db}}.ml_sla_mv
 TO {{db}}.ml_baselines AS
 SELECT * FROM {{db}}.ml_baselines_compute;
 
