@@ -11,7 +11,10 @@
 --        data_quality  ml_data_quality: missing, NaN, ±Inf, out-of-range and new-category rates;
 --                      subject = the feature ('*' = the whole window)
 --        sla           ml_sla: latency_p50/p95/p99_ms, error_rate, calls_per_second
---   Undefined values (NULL, NaN) and windows without data are left out.
+--   n is the sample behind the value: labelled predictions, scored predictions, the window's
+--   rows (drift, data quality) or calls (SLA). Undefined values (NULL, NaN) and windows without
+--   data are left out. type_mismatch_rate (values of the wrong type / rows) stands for a schema
+--   change.
 --
 -- ml_baselines: per model / version / kind / metric / subject, over the windows that lie inside
 -- the model's [baseline_start, baseline_end) (ml_monitor_settings, 00_config.sql): the number of
@@ -26,34 +29,36 @@
 -- See docs/statistics.md, "Baselines and control limits".
 CREATE OR REPLACE VIEW {{db}}.ml_window_metrics {{on_cluster}} AS
 SELECT toString(model_name) AS model_name, toString(model_version) AS model_version, window_start, window_end,
-       'performance' AS kind, toString(metric) AS metric, '' AS subject, toFloat64(assumeNotNull(value)) AS value
+       'performance' AS kind, toString(metric) AS metric, '' AS subject, toFloat64(assumeNotNull(value)) AS value,
+       labelled AS n
 FROM {{db}}.ml_performance FINAL
 WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value))
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'estimated', toString(metric), '', toFloat64(assumeNotNull(value))
+       'estimated', toString(metric), '', toFloat64(assumeNotNull(value)), scored
 FROM {{db}}.ml_performance_estimated FINAL
 WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value))
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'drift', toString(method), if(role = 'feature', toString(feature), toString(role)), statistic
+       'drift', toString(method), if(role = 'feature', toString(feature), toString(role)), statistic, n_current
 FROM {{db}}.ml_drift FINAL
 WHERE isFinite(statistic)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'drift', toString(method), '*', reconstruction_error
+       'drift', toString(method), '*', reconstruction_error, n_current
 FROM {{db}}.ml_drift_multivariate FINAL
 WHERE isFinite(reconstruction_error)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'data_quality', rate.1, toString(feature), rate.2
+       'data_quality', rate.1, toString(feature), rate.2, n_rows
 FROM {{db}}.ml_data_quality FINAL
 ARRAY JOIN [('missing_rate', missing_rate), ('nan_rate', nan_rate), ('inf_rate', inf_rate),
-            ('out_of_range_rate', out_of_range_rate), ('new_category_rate', new_category_rate)] AS rate
+            ('out_of_range_rate', out_of_range_rate), ('new_category_rate', new_category_rate),
+            ('type_mismatch_rate', if(n_rows > 0, type_mismatch / n_rows, 0.))] AS rate
 WHERE n_rows > 0 AND isFinite(rate.2)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'sla', rate.1, '', assumeNotNull(rate.2)
+       'sla', rate.1, '', assumeNotNull(rate.2), calls
 FROM {{db}}.ml_sla FINAL
 ARRAY JOIN [('latency_p50_ms', latency_p50_ms), ('latency_p95_ms', latency_p95_ms),
             ('latency_p99_ms', latency_p99_ms), ('error_rate', error_rate),

@@ -1,0 +1,63 @@
+-- ml_alert_signals: what the alert rules evaluate (heron_collector.alerts, docs/alerts.md), one
+-- row per signal / model / version / subject / window, newest results of every scheduled view:
+--   signal metric              every row of ml_window_metrics (kind, metric, subject, value, n)
+--                              with its baseline when the model has one (baseline_windows > 0)
+--          feature_drift       a feature's verdict in ml_drift (the primary method): flag = drifted,
+--                              value = its statistic, limit = its threshold
+--          dataset_drift       ml_drift_summary: value = share of drifted features, flag = dataset_drift
+--          multivariate_drift  ml_drift_multivariate: value = reconstruction error, flag = drifted,
+--                              limit = the band's upper end
+--          sla_error_rate      ml_sla: value = error rate, limit = the SLO, flag = breached
+--          sla_latency_p99     ml_sla: value = p99 latency (ms), limit = the SLO, flag = breached
+--          no_predictions      per model / version: value = seconds since its newest prediction,
+--                              limit = three windows (at least an hour); window_start = that prediction's
+-- n is the sample behind the value; rules skip windows with fewer than their min_samples.
+CREATE OR REPLACE VIEW {{db}}.ml_alert_signals {{on_cluster}} AS
+SELECT 'metric' AS signal, w.kind AS kind, w.metric AS metric, w.model_name AS model_name,
+       w.model_version AS model_version, w.subject AS subject, w.window_start AS window_start,
+       w.window_end AS window_end, w.value AS value, toUInt64(w.n) AS n, toUInt8(0) AS flag,
+       toFloat64(0) AS limit, b.windows AS baseline_windows, b.mean AS baseline_mean, b.std AS baseline_std,
+       b.lower AS baseline_lower, b.upper AS baseline_upper
+FROM {{db}}.ml_window_metrics AS w
+LEFT JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
+    ON b.model_name = w.model_name AND b.model_version = w.model_version AND b.kind = w.kind
+   AND b.metric = w.metric AND b.subject = w.subject
+UNION ALL
+SELECT 'feature_drift', 'drift', toString(method), toString(model_name), toString(model_version), toString(feature),
+       window_start, window_end, statistic, n_current, drifted, threshold, toUInt32(0), 0., 0., 0., 0.
+FROM {{db}}.ml_drift FINAL
+WHERE is_primary = 1 AND role = 'feature'
+UNION ALL
+SELECT 'dataset_drift', 'drift', 'drift_share', toString(model_name), toString(model_version), '',
+       window_start, window_end, drift_share, toUInt64(n_features), dataset_drift, 0., toUInt32(0), 0., 0., 0., 0.
+FROM {{db}}.ml_drift_summary
+UNION ALL
+SELECT 'multivariate_drift', 'drift', toString(method), toString(model_name), toString(model_version), '*',
+       window_start, window_end, reconstruction_error, n_current, drifted, upper_threshold, toUInt32(0),
+       reference_error_mean, reference_error_std, lower_threshold, upper_threshold
+FROM {{db}}.ml_drift_multivariate FINAL
+UNION ALL
+SELECT 'sla_error_rate', 'sla', 'error_rate', toString(model_name), toString(model_version), '',
+       window_start, window_end, ifNull(error_rate, 0.), calls, toUInt8(has(breaches, 'error_rate')),
+       slo_error_rate, toUInt32(0), 0., 0., 0., 0.
+FROM {{db}}.ml_sla FINAL
+WHERE calls > 0
+UNION ALL
+SELECT 'sla_latency_p99', 'sla', 'latency_p99_ms', toString(model_name), toString(model_version), '',
+       window_start, window_end, ifNull(latency_p99_ms, 0.), calls, toUInt8(has(breaches, 'latency_p99')),
+       slo_p99_ms, toUInt32(0), 0., 0., 0., 0.
+FROM {{db}}.ml_sla FINAL
+WHERE calls > 0
+UNION ALL
+SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), toString(p.model_version), '',
+       toDateTime(p.last, 'UTC'), toDateTime(p.last, 'UTC'), toFloat64(dateDiff('second', p.last, now())),
+       p.n, toUInt8(dateDiff('second', p.last, now()) > greatest(3 * s.window_seconds, 3600)),
+       toFloat64(greatest(3 * s.window_seconds, 3600)), toUInt32(0), 0., 0., 0., 0.
+FROM
+(
+    SELECT model_name, model_version, max(timestamp) AS last, count() AS n
+    FROM {{db}}.ml_predictions
+    WHERE timestamp >= (SELECT ts_min FROM {{db}}.ml_time_bounds) AND timestamp < now() + INTERVAL 1 DAY
+    GROUP BY model_name, model_version
+) AS p
+LEFT JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = p.model_name;

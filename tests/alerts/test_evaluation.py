@@ -1,0 +1,122 @@
+"""Alert rules evaluated over the real views in the embedded engine, as a live run would: once
+after each day's window, on a concept switch and on an undrifted control."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from heron_collector import analytics, config
+from heron_collector.alerts import evaluate, rules
+
+from ..analytics._data import SCORED_COLUMNS, day_start, insert_reference
+from ..analytics.test_performance import insert_labels, register
+
+DB = "heron"
+DAY = 86400
+
+
+def _stream(store, days: int, switch_at: int | None, baseline_days: int) -> None:
+    """`days` daily windows of a binary classifier ending yesterday; from `switch_at` days ago the
+    concept changes (accuracy ≈ 0.9 → 0.75), its inputs do not. The first `baseline_days` are the baseline."""
+    rng = np.random.default_rng(days * 7 + (switch_at or 0))
+    register(store, "m", "v1", "binary_classification", positive_class="yes")
+    rows, labels = [], []
+    for days_ago in range(days, 0, -1):
+        x = rng.normal(0, 1, 400)
+        boundary = 0.8 if switch_at is not None and days_ago <= switch_at else 0.0
+        y = x + rng.normal(0, 0.25, len(x)) > boundary
+        start = day_start(days_ago)
+        for i in range(len(x)):
+            ts = start + dt.timedelta(seconds=int(i * DAY / len(x)))
+            pid = f"{days_ago}-{i}"
+            rows.append(["m", "v1", ts, pid, "yes" if x[i] > 0 else "no", None, float(x[i] > 0), {},
+                         {"x": float(x[i])}])
+            labels.append((pid, "yes" if y[i] else "no", None, ts + dt.timedelta(minutes=5)))
+    store.insert(f"{DB}.ml_predictions", rows, column_names=[*SCORED_COLUMNS, "numeric"])
+    insert_labels(store, "m", labels)
+    insert_reference(store, "m", "v1", {"x": rng.normal(0, 1, 2_000).tolist()})
+    config.set_values(store, DB, "m", {"window_seconds": str(DAY), "lookback_seconds": str((days + 2) * DAY),
+                                       "baseline_start": day_start(days).isoformat(),
+                                       "baseline_end": day_start(days - baseline_days).isoformat()})
+    analytics.refresh(store, DB, wait=True)
+
+
+def _live(store, days: int) -> list[tuple[int, evaluate.State]]:
+    """Evaluate the default rules at the end of each day, oldest first: (days ago, transition)."""
+    transitions = []
+    for days_ago in range(days, 0, -1):
+        at = day_start(days_ago - 1) + dt.timedelta(minutes=1)
+        transitions += [(days_ago, t) for t in evaluate.evaluate(store, DB, rules.default_rules(), now=at)]
+    return transitions
+
+
+def test_the_concept_switch_fires_a_performance_alert_in_the_switch_window(store):
+    _stream(store, days=12, switch_at=3, baseline_days=8)
+    transitions = _live(store, 12)
+    fired = [(d, t) for d, t in transitions if t.state == "firing"]
+    assert fired, "the accuracy drop must fire"
+    assert {d for d, _ in fired} == {3}, [(d, t.summary) for d, t in fired]  # the switch window, and only then
+    accuracy = next(t for _, t in fired if t.subject == "accuracy")
+    assert accuracy.rule == "performance_baseline" and accuracy.model == "m"
+    assert "accuracy" in accuracy.summary and "outside its baseline band" in accuracy.summary
+    # the error metrics (log loss) rise with it; nothing about the inputs fires
+    assert {t.rule for _, t in fired} <= {"performance_baseline", "error_baseline"}, [t.summary for _, t in fired]
+    stored = store.query(f"SELECT rule, state, value, threshold FROM {DB}.ml_alerts WHERE state = 'firing' "
+                         "AND subject = 'accuracy'").result_rows
+    assert len(stored) == 1 and stored[0][:2] == ("performance_baseline", "firing") and stored[0][2] < stored[0][3]
+    assert "accuracy" in [s.subject for s in evaluate.firing(store, DB)]
+
+
+def test_an_undrifted_control_of_20_windows_fires_nothing(store):
+    _stream(store, days=20, switch_at=None, baseline_days=10)
+    transitions = _live(store, 20)
+    assert [t for _, t in transitions if t.state == "firing"] == [], [t.summary for _, t in transitions]
+
+
+def test_for_and_keep_firing_for_hold_a_flapping_value(store):
+    rule = rules.parse_rule({"name": "r", "signal": "metric", "kind": "performance", "metric": "accuracy",
+                             "compare": "below", "warning": 0.8, "for": "2h", "keep_firing_for": "3h"}, "t")
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    key = ("r", "m", "v1", "")
+    states: dict[str, evaluate.State] = {}
+
+    def at(hours: float, value: float) -> str | None:
+        lv = evaluate.level(rule, [{"n": 100, "value": value, "window_start": t0, "metric": "accuracy",
+                                    "subject": "", "baseline_windows": 0, "flag": 0, "limit": 0.0}])
+        changed = evaluate.step([rule], {key: lv}, states, t0 + dt.timedelta(hours=hours))
+        return changed[0].state if changed else None
+
+    assert at(0, 0.7) == "pending"
+    assert at(1, 0.9) == "inactive", "cleared before `for`: never fired"
+    assert at(2, 0.7) == "pending" and at(3, 0.7) is None and at(4, 0.7) == "firing"
+    assert at(5, 0.9) == "recovering" and at(6, 0.7) == "firing", "back within the hold: still the same alert"
+    assert at(7, 0.9) == "recovering" and at(9, 0.9) is None and at(10, 0.9) == "resolved"
+
+
+def test_a_rule_file_is_checked_with_its_line(tmp_path):
+    bad = tmp_path / "rules.toml"
+    bad.write_text('[channels.slack]\ntype = "slack"\nurl = "http://x"\n\n[[rules]]\nname = "ok"\nsignal = '
+                   '"feature_drift"\n\n[[rules]]\nname = "floor"\nsignal = "metric"\nkind = "performance"\n'
+                   'metric = "accuracy"\ncompare = "below"\n')
+    with pytest.raises(rules.RuleError, match=r"rules.toml:9: rule floor: compare = 'below' needs warning"):
+        rules.load(bad)
+    done = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "check", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "rules.toml:9" in done.stderr
+    bad.write_text(bad.read_text() + 'warning = 0.8\nchannels = ["pager"]\n')
+    with pytest.raises(rules.RuleError, match="channel 'pager' is not defined"):
+        rules.load(bad)
+    bad.write_text(bad.read_text().replace('["pager"]', '["slack"]') + '\n[[rules]]\nname = "no_predictions"\n'
+                   'enabled = false\n')
+    loaded, channels = rules.load(bad)
+    by_name = {r.name: r for r in loaded}
+    assert by_name["floor"].warning == 0.8 and by_name["floor"].channels == ("slack",) and "slack" in channels
+    assert not by_name["no_predictions"].enabled and by_name["feature_drift"].enabled
+    ok = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "check", str(bad)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "floor" in ok.stdout, ok.stderr
