@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
 import json
@@ -466,3 +467,13 @@ def test_public_names():
         "PagerDutyChannel", "Request", "SlackChannel", "WebhookChannel", "channels_from_config"])
     assert dispatch_module.__all__ == ["Dispatcher", "OutcomeCallback"]
     assert sorted(channels_module.CHANNEL_TYPES) == ["airflow", "alertmanager", "pagerduty", "slack", "webhook"]
+
+
+def test_retry_after_as_an_http_date_and_redirects_not_followed():
+    soon = email.utils.format_datetime(dt.datetime.now(UTC) + dt.timedelta(seconds=30), usegmt=True)
+    assert 28 <= channels_module._retry_after(soon) <= 30
+    assert channels_module._retry_after("soon") is None
+    with Receiver(default=Answer(302, headers={"Location": "http://127.0.0.1:9/elsewhere"})) as rx:
+        delivery = one("webhook", rx.url, secret=SECRET).send(drift_group())
+    assert (delivery.outcome, delivery.status, delivery.attempts) == ("failed", 302, 1)
+    assert [r.path for r in rx.requests] == ["/"]

@@ -502,7 +502,7 @@ class AirflowChannel(Channel):
         firing = sorted(n.firing, key=lambda a: a.fingerprint)
         identity = "|".join(f"{a.fingerprint}@{_time(a.starts_at)}" for a in firing)
         digest = hashlib.sha256(f"{n.group_key}|{identity}".encode()).hexdigest()[:16]
-        model = re.sub(r"[^A-Za-z0-9_.~:+-]", "_", n.model)[:100]
+        model = re.sub(r"[^A-Za-z0-9_.-]", "_", n.model)[:100]
         return f"heron__{model}__{digest}"
 
     def conf(self, n: Notification) -> dict[str, Any]:
