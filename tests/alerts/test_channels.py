@@ -17,6 +17,7 @@ import time
 import pytest
 
 from heron_collector.alerts import channels as channels_module
+from heron_collector.alerts import delivery as delivery_module
 from heron_collector.alerts import dispatch as dispatch_module
 from heron_collector.alerts import notification as notification_module
 from heron_collector.alerts.channels import PAGERDUTY_URL, ChannelError, channels_from_config
@@ -463,16 +464,19 @@ def test_grouping_one_notification_per_model_and_severity():
 def test_public_names():
     assert notification_module.__all__ == ["SEVERITIES", "STATUSES", "Alert", "Notification", "group_alerts"]
     assert sorted(channels_module.__all__) == sorted([
-        "CHANNEL_TYPES", "AirflowChannel", "AlertmanagerChannel", "Channel", "ChannelError", "Delivery",
+        "CHANNEL_TYPES", "PAGERDUTY_URL", "AirflowChannel", "AlertmanagerChannel", "Channel", "ChannelError",
+        "Delivery",
         "PagerDutyChannel", "Request", "SlackChannel", "WebhookChannel", "channels_from_config"])
     assert dispatch_module.__all__ == ["Dispatcher", "OutcomeCallback"]
+    assert delivery_module.__all__ == ["Channel", "ChannelError", "Delivery", "Request"]
+    assert all(getattr(channels_module, name) is getattr(delivery_module, name) for name in delivery_module.__all__)
     assert sorted(channels_module.CHANNEL_TYPES) == ["airflow", "alertmanager", "pagerduty", "slack", "webhook"]
 
 
 def test_retry_after_as_an_http_date_and_redirects_not_followed():
     soon = email.utils.format_datetime(dt.datetime.now(UTC) + dt.timedelta(seconds=30), usegmt=True)
-    assert 28 <= channels_module._retry_after(soon) <= 30
-    assert channels_module._retry_after("soon") is None
+    assert 28 <= delivery_module._retry_after(soon) <= 30
+    assert delivery_module._retry_after("soon") is None
     with Receiver(default=Answer(302, headers={"Location": "http://127.0.0.1:9/elsewhere"})) as rx:
         delivery = one("webhook", rx.url, secret=SECRET).send(drift_group())
     assert (delivery.outcome, delivery.status, delivery.attempts) == ("failed", 302, 1)

@@ -1,9 +1,8 @@
 """Where notifications go: Slack, PagerDuty, a signed webhook, Alertmanager, an Airflow DAG.
 
-Each channel turns a `Notification` into HTTP requests (`requests`, or `payload` to look at one)
-and `send`s them with a timeout, retrying connection errors, timeouts, 429 and 5xx with capped
-exponential backoff and jitter (a Retry-After header wins), never other 4xx. `send` never raises:
-it returns a `Delivery` saying what happened. Contracts, from the receivers' own docs:
+Each channel turns a `Notification` into HTTP requests (`requests`, or `payload` to look at one);
+the base class in `delivery` sends them with timeouts and retries and returns a `Delivery`.
+`channels_from_config` builds them from settings. Contracts, from the receivers' own docs:
 
 - Slack incoming webhook: `text` (the fallback) + `blocks`; a section's text ≤ 3000 characters,
   a header's ≤ 150; 429 carries Retry-After.
@@ -22,29 +21,38 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import email.utils
 import hashlib
 import hmac
-import http.client
-import json
-import logging
 import math
 import os
-import random
 import re
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .delivery import (
+    DEFAULT_BACKOFF_S,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    Channel,
+    ChannelError,
+    Delivery,
+    Request,
+    _Answer,
+    _cut,
+    _fmt,
+    _json,
+    _number,
+    _time,
+)
 from .notification import Alert, Notification
 
 __all__ = [
     "CHANNEL_TYPES",
+    "PAGERDUTY_URL",
     "AirflowChannel",
     "AlertmanagerChannel",
     "Channel",
@@ -57,15 +65,7 @@ __all__ = [
     "channels_from_config",
 ]
 
-log = logging.getLogger("heron.alerts")
-
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
-USER_AGENT = "heron-alerts/1"
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_RETRIES = 5
-DEFAULT_BACKOFF_S = 1.0
-DEFAULT_MAX_BACKOFF_S = 60.0
-MAX_RESPONSE_BYTES = 64 * 1024
 SLACK_SECTION_CHARS = 3000
 SLACK_HEADER_CHARS = 150
 SLACK_TEXT_CHARS = 3000
@@ -73,208 +73,6 @@ PAGERDUTY_SUMMARY_CHARS = 1024
 PAGERDUTY_DEDUP_KEY_CHARS = 255
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ZERO_TIME = "0001-01-01T00:00:00Z"  # what Alertmanager's webhook sends as endsAt of a firing alert
-
-
-class ChannelError(ValueError):
-    """A channel's configuration is invalid; the message names the channel, the key and the fix."""
-
-
-@dataclass
-class Delivery:
-    channel: str
-    outcome: str  # "delivered" | "failed" | "dropped" | "skipped" (the channel does not take it)
-    status: int | None = None  # the last HTTP status, None when no answer came
-    attempts: int = 0
-    error: str = ""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Request:
-    url: str = field(repr=False)  # may carry a secret (a Slack webhook's path)
-    body: bytes
-    headers: dict[str, str] = field(repr=False)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a hop: following one would resend a signed body elsewhere."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int | None
-    retry_after: float | None
-    error: str  # "" on success
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    @property
-    def retryable(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
-
-
-def _post(request: Request, timeout: float) -> _Answer:
-    req = urllib.request.Request(request.url, data=request.body, headers=request.headers, method="POST")
-    try:
-        with _OPENER.open(req, timeout=timeout) as response:
-            response.read(MAX_RESPONSE_BYTES)
-            return _Answer(response.status, None, "")
-    except urllib.error.HTTPError as exc:
-        try:
-            text = exc.read(512).decode("utf-8", "replace").strip()
-        except Exception:  # the status is what matters
-            text = ""
-        finally:
-            exc.close()
-        detail = f"HTTP {exc.code}" + (f": {text[:200]}" if text else "")
-        return _Answer(exc.code, _retry_after(exc.headers.get("Retry-After")), detail)
-    except TimeoutError:
-        return _Answer(None, None, f"timed out after {timeout:g} s")
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, TimeoutError):
-            return _Answer(None, None, f"timed out after {timeout:g} s")
-        return _Answer(None, None, f"connection failed: {type(reason).__name__}: {reason}"
-                       if isinstance(reason, Exception) else f"connection failed: {reason}")
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # reset by peer, bad status line, ...
-        return _Answer(None, None, f"connection failed: {type(exc).__name__}: {exc}")
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def _number(value: float | None) -> float | None:
-    """A JSON-safe number: NaN and infinities (not JSON) become null."""
-    return value if value is not None and math.isfinite(value) else None
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else format(value, ".4g")
-
-
-def _time(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-@dataclass
-class Channel:
-    """One configured destination. Subclasses build the requests; this class sends them."""
-
-    type: ClassVar[str] = ""
-    name: str
-    url: str = field(repr=False)
-    timeout: float = DEFAULT_TIMEOUT_S
-    retries: int = DEFAULT_RETRIES
-    backoff: float = DEFAULT_BACKOFF_S
-    max_backoff: float = DEFAULT_MAX_BACKOFF_S
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-
-    # -- what to send -------------------------------------------------------------------------
-
-    def wants(self, n: Notification) -> bool:
-        """Whether this channel takes the notification at all (Airflow: critical firing only)."""
-        return bool(n.alerts)
-
-    def requests(self, n: Notification) -> list[Request]:
-        raise NotImplementedError
-
-    def payload(self, n: Notification) -> tuple[bytes, dict[str, str]]:
-        """The body and headers this channel would send for `n` (its one request)."""
-        (request,) = self.requests(n)
-        return request.body, self._sign(request)
-
-    def _request(self, body: bytes, url: str | None = None, headers: dict[str, str] | None = None) -> Request:
-        merged = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **self.headers, **(headers or {})}
-        return Request(url=url or self.url, body=body, headers=merged)
-
-    def _sign(self, request: Request) -> dict[str, str]:
-        """The headers of one attempt (the webhook signs each attempt with a fresh timestamp)."""
-        return request.headers
-
-    def _accepted(self, answer: _Answer) -> bool:
-        return answer.ok
-
-    # -- sending ------------------------------------------------------------------------------
-
-    def send(self, n: Notification, cancel: threading.Event | None = None) -> Delivery:
-        """Deliver `n` now, in this thread; never raises. `cancel` (set by a closing dispatcher)
-        stops the retries at the next wait."""
-        start = time.monotonic()
-        if not self.wants(n):
-            return Delivery(self.name, "skipped", error=f"{self.type} channel does not take this notification")
-        try:
-            requests = self.requests(n)
-        except Exception as exc:  # a bug here must not stop the worker
-            log.exception("heron alerts: channel %r could not build its request", self.name)
-            return Delivery(self.name, "failed", error=f"could not build the request: {type(exc).__name__}: {exc}",
-                            seconds=time.monotonic() - start)
-        cancel = cancel or threading.Event()
-        attempts, status, errors = 0, None, []
-        for i, request in enumerate(requests):
-            answer, tries = self._send_one(request, cancel)
-            attempts += tries
-            status = answer.status
-            if self._accepted(answer):
-                continue
-            errors.append(answer.error)
-            if answer.retryable or cancel.is_set():  # the receiver is down: do not wait on it N times
-                errors.extend(["not sent: an earlier request failed"] * (len(requests) - i - 1))
-                break
-        seconds = time.monotonic() - start
-        if errors:
-            error = errors[0] if len(requests) == 1 else f"{len(errors)} of {len(requests)} failed: {errors[0]}"
-            return Delivery(self.name, "failed", status, attempts, error, seconds)
-        return Delivery(self.name, "delivered", status, attempts, "", seconds)
-
-    def _send_one(self, request: Request, cancel: threading.Event) -> tuple[_Answer, int]:
-        attempt = 0
-        while True:
-            attempt += 1
-            answer = _post(Request(request.url, request.body, self._sign(request)), self.timeout)
-            if self._accepted(answer) or not answer.retryable or attempt > self.retries:
-                return answer, attempt
-            if answer.retry_after is not None:
-                wait = min(answer.retry_after, self.max_backoff)
-            else:  # exponential, with equal jitter: half fixed, half random
-                wait = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                wait = wait / 2 + random.uniform(0, wait / 2)
-            log.debug("heron alerts: %s %r attempt %d: %s; retrying in %.2f s",
-                      self.type, self.name, attempt, answer.error, wait)
-            if cancel.wait(wait):
-                return _Answer(answer.status, None, f"{answer.error} (gave up: closing)"), attempt
 
 
 # -- Slack -------------------------------------------------------------------------------------
@@ -395,10 +193,8 @@ def _labels(a: Alert) -> dict[str, str]:
     alert goes here (rule labels first, then Heron's, which win)."""
     labels = dict(a.labels)
     labels.update({"alertname": a.rule, "severity": a.severity, "model": a.model, "version": a.version,
-                   "metric": a.metric})
-    if a.subject:
-        labels["subject"] = a.subject
-    return labels
+                   "metric": a.metric, "subject": a.subject})
+    return {k: v for k, v in labels.items() if v != ""}  # an empty label is no label to Alertmanager
 
 
 def _annotations(a: Alert) -> dict[str, str]:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from .channels import Channel, Delivery
+from .delivery import Channel, Delivery
 from .notification import Notification
 
 __all__ = ["Dispatcher", "OutcomeCallback"]
