@@ -47,6 +47,14 @@ class Direct:
 
         return analytics.refresh(self.store.client, self.store.database, wait=wait, views=views)
 
+    def alerts(self, request: dict[str, Any]) -> dict[str, Any]:
+        from .alerts import manage
+
+        try:
+            return manage.run(self.store.client, self.store.database, request)
+        except ValueError as exc:
+            raise AccessError(str(exc)) from None
+
     def replay(self, request: dict[str, Any]) -> dict[str, Any]:
         from .analytics import _replay
 
@@ -109,6 +117,9 @@ class Remote:
 
     def replay(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/admin/refresh", request)["replayed"]
+
+    def alerts(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/admin/alerts", request)
 
     def views(self) -> list[dict[str, Any]]:
         return self._call("GET", "/admin/views")["views"]

@@ -88,6 +88,13 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
             return 200, purge.run(store.client, store.database, request)
         except purge.PurgeError as exc:
             return 400, {"error": str(exc)}
+    if route == "/admin/alerts" and method == "POST":
+        from .alerts import manage
+
+        try:
+            return 200, manage.run(store.client, store.database, request)
+        except ValueError as exc:
+            return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):
         from . import analytics
 
@@ -105,7 +112,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         if method == "GET" and route == "/admin/views":
             return 200, {"views": analytics.view_status(store.client, store.database)}
     return 404, {"error": f"no admin route {method} {route}; try POST /admin/sql, POST /admin/refresh, "
-                          "GET /admin/views, GET or POST /admin/config, POST /admin/purge"}
+                          "GET /admin/views, GET or POST /admin/config, POST /admin/purge, POST /admin/alerts"}
 
 
 def _query_param(path: str, name: str) -> str:

@@ -211,6 +211,49 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return _with_access(args, run)
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from .alerts import rules
+
+    if args.action == "check":
+        if not args.file:
+            print("heron alerts check: name the rule file (heron alerts check rules.toml)", file=sys.stderr)
+            return 2
+        try:
+            loaded, channels = rules.load(args.file)
+            from .alerts.channels import channels_from_config
+
+            channels_from_config(channels)
+        except (rules.RuleError, ValueError) as exc:
+            print(f"heron alerts check: {exc}", file=sys.stderr)
+            return 2
+        print_table(["rule", "signal", "compare", "warning", "critical", "for", "keep_firing_for", "channels",
+                     "enabled"], [[r.name, r.signal, r.compare, r.warning, r.critical, r.for_seconds,
+                                   r.keep_firing_for_seconds, ",".join(r.channels), r.enabled] for r in loaded])
+        return 0
+    if args.action == "silence":
+        request = {"action": "silence", "model": args.model, "rule": args.rule, "subject": args.subject,
+                   "for": args.duration, "comment": args.comment}
+        return _with_access(args, lambda access: _printed(access.alerts(request)))
+    if args.action == "label":
+        if args.real is None or not args.fingerprint:
+            print("heron alerts label: give the alert's fingerprint and --true or --false", file=sys.stderr)
+            return 2
+        request = {"action": "label", "fingerprint": args.fingerprint, "real": args.real}
+        return _with_access(args, lambda access: _printed(access.alerts(request)))
+
+    def run(access) -> int:
+        answer = access.alerts({"action": "recent", "hours": 24})
+        print_table(answer["columns"], answer["rows"])
+        return 0
+
+    return _with_access(args, run)
+
+
+def _printed(answer: dict[str, Any]) -> int:
+    print(json.dumps(answer, default=str))
+    return 0
+
+
 def one_line(text: str) -> str:
     """An engine error without its stack trace, on one line."""
     return " ".join(str(text).split("Stack trace")[0].split())[:600]
@@ -278,6 +321,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="the model's name, or '*' for the default of every model")
     _store_options(p)
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("alerts", help="alerts firing and recent; check a rule file; silence; label",
+                       description="heron alerts                       firing and recent alerts, with their numbers\n"
+                                   "heron alerts check rules.toml      validate a rule file (HERON_ALERT_RULES)\n"
+                                   "heron alerts silence --model churn --for 2h [--rule R] [--subject F]\n"
+                                   "heron alerts label FINGERPRINT --true|--false   was it real?",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", nargs="?", default="list", choices=("list", "check", "silence", "label"))
+    p.add_argument("file", nargs="?", help="check: the rule file")
+    p.add_argument("--model", help="silence: the model")
+    p.add_argument("--rule", help="silence: only this rule")
+    p.add_argument("--subject", help="silence: only this feature or metric")
+    p.add_argument("--for", dest="duration", help="silence: how long (e.g. 2h, 1d)")
+    p.add_argument("--comment", default="", help="silence, label: why")
+    p.add_argument("--fingerprint", help="label: the alert (from heron alerts)")
+    p.add_argument("--true", dest="real", action="store_const", const=True, help="label: the alert was real")
+    p.add_argument("--false", dest="real", action="store_const", const=False, help="label: a false alarm")
+    _store_options(p)
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("purge", help="delete a model, a version, prediction ids or a time range from every table",
                        description="Counts first (a dry run); deletes only with --yes. For erasure requests and "

@@ -7,6 +7,7 @@ are durable in the spool; the writer moves them to the store in the background (
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -88,6 +89,7 @@ class Settings:
     read_timeout: float = field(default_factory=_env.HERON_READ_TIMEOUT.get)
     ingest_threads: int = field(default_factory=_env.HERON_INGEST_THREADS.get)
     refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
+    alert_rules: str = field(default_factory=_env.HERON_ALERT_RULES.get)
     limits: Limits = field(default_factory=Limits)
 
     def store_url(self) -> StoreURL:
@@ -131,11 +133,14 @@ class Collector:
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Collector:
+        from .alerts import channels, rules
         from .grpc_server import start_grpc
         from .http_server import start_http
 
         url = self.settings.store_url()
         check_exposure(self.settings)
+        self.alert_rules, channel_config = rules.load(self.settings.alert_rules)  # RuleError: refuse to start
+        self.alert_channels = channels.channels_from_config(channel_config)
         self._http, self.http_address = start_http(self, self.settings.otlp_http)
         try:
             s = self.settings
@@ -156,7 +161,8 @@ class Collector:
             raise
         if url.embedded:
             self._write_state(url)
-        for target, name in ((self._finish_analytics, "heron-analytics"), (self._watch_store, "heron-ping")):
+        for target, name in ((self._finish_analytics, "heron-analytics"), (self._watch_store, "heron-ping"),
+                             (self._evaluate_alerts, "heron-alerts")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -226,6 +232,35 @@ class Collector:
                 if str(exc) != last_error:
                     log.warning("analytics write-back failed (will retry): %s", exc)
                 last_error = str(exc)
+
+    def _evaluate_alerts(self) -> None:
+        """Evaluate the alert rules once per refresh interval and hand what fired or resolved to
+        the channels (each on its own queue: a dead channel stalls nothing else)."""
+        from .alerts import dispatch, evaluate, notify
+
+        def outcome(n: Any, delivery: Any) -> None:
+            try:
+                notify.record(self.store.client, self.store.database, n, delivery.channel, delivery.outcome,
+                              delivery.status, delivery.attempts, delivery.error)
+            except Exception as exc:
+                log.warning("could not record an alert delivery: %s", exc)
+
+        dispatcher = dispatch.Dispatcher(self.alert_channels, on_outcome=outcome)
+        last_error = ""
+        try:
+            while not self._stopping.wait(self.settings.refresh_seconds):
+                try:
+                    now = dt.datetime.now(dt.timezone.utc)
+                    changed = evaluate.evaluate(self.store.client, self.store.database, self.alert_rules, now)
+                    plans = notify.plan(self.store.client, self.store.database, self.alert_rules, changed, now)
+                    notify.send(self.store.client, self.store.database, plans, dispatcher, now)
+                    last_error = ""
+                except Exception as exc:  # reported once per distinct fault; ingestion is unaffected
+                    if str(exc) != last_error:
+                        log.warning("alert evaluation failed (will retry): %s", exc)
+                    last_error = str(exc)
+        finally:
+            dispatcher.close(timeout=5.0)
 
     def _watch_store(self) -> None:
         """Ping the store every few seconds, so readiness knows an idle collector lost it."""

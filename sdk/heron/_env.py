@@ -298,6 +298,11 @@ HERON_MAX_FUTURE_SECONDS = Var(
     "HERON_MAX_FUTURE_SECONDS", 86400.0, parse_positive_float,
     "Latest timestamp accepted, in seconds after now (clock skew allowance).",
 )
+HERON_ALERT_RULES = Var(
+    "HERON_ALERT_RULES", "", _str,
+    "Path of a TOML file of alert rules and channels over the shipped defaults (docs/alerts.md); the collector "
+    "refuses to start when it is invalid. Empty: the default rules, no channels.",
+)
 HERON_REFRESH_SECONDS = Var(
     "HERON_REFRESH_SECONDS", 300, parse_positive_int,
     "Interval of the scheduled analytics (refreshable materialized views).",

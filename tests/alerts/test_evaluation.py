@@ -120,3 +120,44 @@ def test_a_rule_file_is_checked_with_its_line(tmp_path):
     ok = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "check", str(bad)],
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "floor" in ok.stdout, ok.stderr
+
+
+def test_a_firing_group_is_notified_once_not_during_the_repeat_interval_then_resolved(store, tmp_path):
+    from heron_collector.alerts import channels, dispatch, notify
+
+    from ._receiver import Receiver
+
+    _stream(store, days=12, switch_at=3, baseline_days=8)
+    with Receiver() as hook:
+        path = tmp_path / "rules.toml"
+        path.write_text(f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}/alerts"\n'
+                        'secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="\n\n'
+                        '[[rules]]\nname = "performance_baseline"\nsignal = "metric"\nkind = "performance"\n'
+                        'metrics = ["accuracy", "f1"]\ncompare = "baseline"\ndirection = "below"\nwarning = 3.0\n'
+                        'min_samples = 50\nrepeat_interval = "2d"\nchannels = ["hook"]\n')
+        loaded, config = rules.load(path)
+        loaded = [r for r in loaded if r.name == "performance_baseline"]  # no other alert joins the group
+        outcomes = []
+        sender = dispatch.Dispatcher(channels.channels_from_config(config),
+                                     on_outcome=lambda n, d: outcomes.append((n.status, d.outcome)))
+
+        def evaluate_at(when: dt.datetime) -> int:
+            changed = evaluate.evaluate(store, DB, loaded, now=when)
+            sent = notify.send(store, DB, notify.plan(store, DB, loaded, changed, when), sender, when)
+            assert sender.flush(10)
+            return sent
+
+        switch_end = day_start(2) + dt.timedelta(minutes=1)
+        assert evaluate_at(switch_end) == 1, "accuracy and f1 fire together: one notification for the group"
+        body = hook.requests[-1].json()
+        assert body["status"] == "firing" and {a["labels"]["subject"] for a in body["alerts"]} >= {"accuracy", "f1"}
+        assert evaluate_at(switch_end + dt.timedelta(hours=6)) == 0, "still firing, inside the repeat interval"
+        # the labels come back to the baseline's concept: the group resolves, once
+        store.command(f"TRUNCATE TABLE {DB}.ml_performance")
+        assert evaluate_at(switch_end + dt.timedelta(hours=7)) == 1
+        assert hook.requests[-1].json()["status"] == "resolved"
+        assert evaluate_at(switch_end + dt.timedelta(hours=8)) == 0
+        sender.close(5)
+    assert outcomes == [("firing", "delivered"), ("resolved", "delivered")]
+    recorded = store.query(f"SELECT status, channel, outcome FROM {DB}.ml_alert_notifications ORDER BY at").result_rows
+    assert recorded == [("firing", "hook", "queued"), ("resolved", "hook", "queued")]

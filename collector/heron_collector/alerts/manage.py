@@ -1,0 +1,62 @@
+"""What people do with alerts, through the CLI and the admin endpoint: look, silence, label."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from ..migrations import identifier
+from .rules import RuleError, _duration
+
+UTC = dt.timezone.utc
+
+
+def recent(client: Any, database: str, hours: float = 24.0) -> dict[str, Any]:
+    """Alerts firing now, and every transition of the last `hours`, newest first."""
+    db = identifier(database, "database")
+    columns = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",
+               "summary", "fingerprint"]
+    rows = client.query(f"SELECT {', '.join(columns)} FROM {db}.ml_alerts "
+                        "WHERE at >= now64(3) - toIntervalSecond({s:UInt32}) ORDER BY at DESC LIMIT 500",
+                        parameters={"s": int(hours * 3600)}).result_rows
+    return {"columns": columns, "rows": [list(r) for r in rows]}
+
+
+def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
+    """{action: silence | label | recent, …}; ValueError naming the field when it is wrong."""
+    db = identifier(database, "database")
+    action = request.get("action")
+    if action == "recent":
+        return recent(client, db, float(request.get("hours") or 24))
+    if action == "silence":
+        model = request.get("model")
+        if not isinstance(model, str) or not model:
+            raise ValueError("silence needs --model NAME (the model whose alerts to hold)")
+        try:
+            seconds = _duration(request.get("for") or "", "--for")
+        except RuleError as exc:
+            raise ValueError(str(exc)) from None
+        if not 0 < seconds <= 90 * 86400:
+            raise ValueError("--for must be between 1 s and 90 days")
+        until = dt.datetime.now(UTC) + dt.timedelta(seconds=seconds)
+        silence_id = uuid.uuid4().hex[:12]
+        client.insert(f"{db}.ml_alert_silences",
+                      [[silence_id, model, str(request.get("rule") or ""), str(request.get("subject") or ""), until,
+                        str(request.get("comment") or "")]],
+                      column_names=["id", "model_name", "rule", "subject", "until", "comment"])
+        return {"silence": silence_id, "until": until.isoformat()}
+    if action == "label":
+        fingerprint, real = request.get("fingerprint"), request.get("real")
+        if not isinstance(fingerprint, str) or not fingerprint or not isinstance(real, bool):
+            raise ValueError("label needs an alert fingerprint and --true or --false")
+        since = client.command(f"SELECT max(since) FROM {db}.ml_alerts WHERE fingerprint = {{f:String}} "
+                               "AND state = 'firing'", parameters={"f": fingerprint})
+        if not since or str(since).startswith("1970"):
+            raise ValueError(f"no alert {fingerprint!r} has fired (heron alerts lists them)")
+        client.command(f"INSERT INTO {db}.ml_alert_feedback (fingerprint, since, real, comment) "
+                       "SELECT {f:String}, {s:DateTime64(3, 'UTC')}, {r:UInt8}, {c:String}",
+                       parameters={"f": fingerprint, "s": since, "r": int(real),
+                                   "c": str(request.get("comment") or "")})
+        return {"labelled": fingerprint, "real": real}
+    raise ValueError(f"unknown alerts action {action!r}; expected recent, silence or label")
