@@ -160,8 +160,10 @@ WITH
     ),
     -- Every step is element-wise over the sorted values (or over the few quantiles): a lambda that
     -- captured `sorted` would copy it once per edge (100k reference rows × 20 features: ~300 MB).
-    numeric_bins AS (
-        SELECT model_name, model_version, source, name, length(sorted) AS n,
+    -- One step per CTE: a column of the step before is computed once, where an alias used by
+    -- several expressions of one SELECT is expanded into each (and analysed again: planning time).
+    numeric_runs AS (
+        SELECT model_name, model_version, source, name, sorted, length(sorted) AS n,
                transform(model_name, s_model, s_bins, toUInt64(20)) AS nbins,
                -- the ⌈k·n/bins⌉-th positions, k = 1 … bins − 1, as a 0/1 mask over the sorted values
                arrayDistinct(arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins))) AS positions,
@@ -178,33 +180,42 @@ WITH
                arrayMap((x, nxt) -> x != nxt, sorted, arrayPushBack(arrayPopFront(sorted), nan)) AS run_end,
                arrayReverseFill(p -> p > 0, arrayMap((r, i) -> if(r, i, 0), run_end, arrayEnumerate(sorted))) AS last_pos,
                arrayReverseFill(c -> NOT isNaN(c), arrayMap((r, c) -> if(r, c, nan), run_end, cs)) AS sum_through,
-               -- point masses, at their run's first value: a value holding >= 1/bins of the values,
-               -- zero holding >= 1/(10·bins), or every value when there are at most `bins` distinct ones
-               arraySum(run_start) AS n_distinct,
-               arrayMap((r, f, l, x) -> r AND (n_distinct <= nbins OR (l - f + 1) * nbins >= n
-                                              OR (x = 0 AND (l - f + 1) * 10 * nbins >= n)),
-                        run_start, first_pos, last_pos, sorted) AS is_point,
-               -- (edge, values below it, their sum): the quantiles, and per point mass v the edges v and
-               -- v⁺ (the next float64 above v: its bin [v, v⁺) holds v alone); equal edges coincide
-               arrayMap((q, p) -> q OR p, is_quantile, is_point) AS at_lower,
-               arrayFilter((x, p) -> p, sorted, is_point) AS point_value,
-               arrayMap(x -> multiIf(x = 0, reinterpretAsFloat64(toUInt64(1)),
-                                     x > 0, reinterpretAsFloat64(reinterpretAsUInt64(x) + 1),
-                                     reinterpretAsFloat64(reinterpretAsUInt64(x) - 1)), point_value) AS point_above,
+               min, max, mean, std
+        FROM numeric_sorted
+    ),
+    -- point masses, at their run's first value: a value holding >= 1/bins of the values, zero
+    -- holding >= 1/(10·bins), or every value when there are at most `bins` distinct ones
+    numeric_points AS (
+        SELECT *, arrayMap((r, f, l, x) -> r AND (n_distinct <= nbins OR (l - f + 1) * nbins >= n
+                                                 OR (x = 0 AND (l - f + 1) * 10 * nbins >= n)),
+                           run_start, first_pos, last_pos, sorted) AS is_point
+        FROM (SELECT *, arraySum(run_start) AS n_distinct FROM numeric_runs)
+    ),
+    -- (edge, values below it, their sum): the quantiles, and per point mass v the edges v and v⁺
+    -- (the next float64 above v: its bin [v, v⁺) holds v alone); equal edges coincide
+    numeric_edges AS (
+        SELECT model_name, model_version, source, name, n, cs[-1] AS total, min, max, mean, std,
                arraySort(arrayDistinct(arrayConcat(
                    arrayZip(arrayFilter((x, m) -> m, sorted, at_lower),
                             arrayMap(f -> toUInt64(f - 1), arrayFilter((f, m) -> m, first_pos, at_lower)),
                             arrayFilter((s, m) -> m, sum_before, at_lower)),
                    arrayFilter(t -> isFinite(t.1),
-                               arrayZip(point_above, arrayMap(l -> toUInt64(l), arrayFilter((l, p) -> p, last_pos, is_point)),
-                                        arrayFilter((s, p) -> p, sum_through, is_point)))))) AS edge_rows,
-               arrayMap(t -> t.1, edge_rows) AS edges,
+                               arrayZip(arrayMap(x -> multiIf(x = 0, reinterpretAsFloat64(toUInt64(1)),
+                                                              x > 0, reinterpretAsFloat64(reinterpretAsUInt64(x) + 1),
+                                                              reinterpretAsFloat64(reinterpretAsUInt64(x) - 1)),
+                                                 arrayFilter((x, p) -> p, sorted, is_point)),
+                                        arrayMap(l -> toUInt64(l), arrayFilter((l, p) -> p, last_pos, is_point)),
+                                        arrayFilter((s, p) -> p, sum_through, is_point)))))) AS edge_rows
+        FROM (SELECT *, arrayMap((q, p) -> q OR p, is_quantile, is_point) AS at_lower FROM numeric_points)
+    ),
+    numeric_bins AS (
+        SELECT model_name, model_version, source, name, n, arrayMap(t -> t.1, edge_rows) AS edges,
                arrayConcat([0], arrayMap(t -> t.2, edge_rows), [n]) AS below,
-               arrayConcat([0.], arrayMap(t -> t.3, edge_rows), [cs[-1]]) AS below_sum,
+               arrayConcat([0.], arrayMap(t -> t.3, edge_rows), [total]) AS below_sum,
                arrayMap((a, b) -> toFloat64(b - a), arrayPopBack(below), arrayPopFront(below)) AS counts,
                arrayMap((a, b) -> b - a, arrayPopBack(below_sum), arrayPopFront(below_sum)) AS sums,
                min, max, mean, std
-        FROM numeric_sorted
+        FROM numeric_edges
     ),
     categorical_bins AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
