@@ -288,11 +288,11 @@ def log_reference(
     positive-class probability or a confidence), or its class probabilities as a 2-D array or
     DataFrame (one column per class, named by ``classes`` or the DataFrame's columns): the score is
     then derived as on the prediction path, and the predicted classes too when ``predictions`` is
-    not given. Sends a uniform random sample of at most
-    ``sample_rows`` rows (default HERON_REFERENCE_SAMPLE_ROWS; 0 for none) and, unless
-    ``profile_data=False``, a profile of every row (``bins`` quantile bins per numeric feature,
-    plus a bin of its own per point mass: see ``bin_edges``; default 20, the number the collector's drift views use when they bin a sample themselves:
-    docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
+    not given. Sends a uniform random sample of at most ``sample_rows`` rows (default
+    HERON_REFERENCE_SAMPLE_ROWS; 0 for none) and, unless ``profile_data=False``, a profile of every
+    row (``bins`` quantile bins per numeric feature, plus a bin of its own per point mass: see
+    ``bin_edges``; default 20, the number the collector's drift views use when they bin a sample
+    themselves: docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
     ``feature_names`` names the columns of a plain 2-D numpy array, as ``@monitor(feature_names=…)``
     does, so reference and predictions compare feature by feature.
     """
