@@ -159,7 +159,8 @@ def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int)
         model, x_train, y_train = train(rng)
         heron.register_model(MODEL, VERSION, task="binary_classification", framework="scikit-learn",
                              owner="risk-team", training_data_version="generated-2026-11", positive_class=1)
-        heron.log_reference(MODEL, VERSION, x_train, predictions=model.predict(x_train), labels=y_train)
+        heron.log_reference(MODEL, VERSION, x_train, predictions=model.predict(x_train), labels=y_train,
+                            scores=model.predict_proba(x_train))
         say(f"  training accuracy {model.score(x_train, y_train):.3f}; reference profile + sample uploaded")
 
         slow = {"ms": 0.0}

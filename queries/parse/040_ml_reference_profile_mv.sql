@@ -1,6 +1,8 @@
 -- ml_reference_profile_mv: heron.reference records of kind `profile` → one
--- ml_reference_profile row per feature (plus optional prediction / label summaries).
--- The prediction and label summaries are rows named `prediction` and `label` (kind says which).
+-- ml_reference_profile row per feature (plus optional prediction / score / label summaries).
+-- The prediction, score and label summaries are rows named `prediction`, `score` and `label` (kind
+-- says which). A prediction or label summary may carry both edges/counts and frequencies (an SDK
+-- that did not know the model's task); ml_reference_bins picks the form the task calls for.
 -- Numeric summaries carry quantile bin edges and per-bin counts (len(edges) + 1 bins: below the
 -- first edge, between edges, at or above the last); categorical ones carry frequencies.
 CREATE MATERIALIZED VIEW {{db}}.ml_reference_profile_mv {{on_cluster}} TO {{db}}.ml_reference_profile AS
@@ -9,7 +11,7 @@ SELECT
     model_version,
     reference_id,
     entry.2 AS feature,
-    CAST(entry.1, 'Enum8(\'numeric\' = 1, \'categorical\' = 2, \'prediction\' = 3, \'label\' = 4)') AS kind,
+    CAST(entry.1, 'Enum8(\'numeric\' = 1, \'categorical\' = 2, \'prediction\' = 3, \'label\' = 4, \'score\' = 5)') AS kind,
     JSONExtractUInt(entry.3, 'count') AS count,
     JSONExtractUInt(entry.3, 'missing') AS missing,
     JSONExtractUInt(entry.3, 'nan') AS non_finite,
@@ -32,7 +34,8 @@ FROM
             arrayMap(kv -> (1, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'numeric')),
             arrayMap(kv -> (2, kv.1, kv.2), JSONExtractKeysAndValuesRaw(Body, 'categorical')),
             [(3, 'prediction', JSONExtractRaw(Body, 'prediction')),
-             (4, 'label', JSONExtractRaw(Body, 'label'))]
+             (4, 'label', JSONExtractRaw(Body, 'label')),
+             (5, 'score', JSONExtractRaw(Body, 'score'))]
         )) AS entries
     FROM {{db}}.otel_logs
     WHERE if(EventName != '', EventName, LogAttributes['event.name']) = 'heron.reference'

@@ -5,9 +5,12 @@
 --   window_seconds          width of the analysis windows (UTC, aligned to the Unix epoch). 3600.
 --   lookback_seconds        each refresh recomputes the windows that overlap [now − lookback, now],
 --                           so late labels and back-filled predictions are picked up. 259200 (3 d).
---   reference               'auto' (uploaded profile, else uploaded sample), 'profile', 'sample',
---                           or 'window' = production data of [reference_start, reference_end).
---   bins                    quantile bins per numeric feature when Heron bins a reference. 20.
+--   reference               'auto' (the uploaded sample when it is the whole reference or has at
+--                           least 10,000 rows, else the uploaded profile, else the sample),
+--                           'profile', 'sample', or 'window' = production data of
+--                           [reference_start, reference_end).
+--   bins                    quantile bins per numeric feature when Heron bins a reference (point
+--                           masses get a bin of their own besides: 10_reference_bins.sql). 20.
 --   small_sample            when min(n_current, n_reference) <= this, the verdict is a p-value test
 --                           (KS / chi-square, Holm across the window's features); above it an
 --                           effect size (normed Wasserstein / Jensen–Shannon). 1000.

@@ -7,17 +7,22 @@
 --   window   production predictions of [reference_start, reference_end), all versions together,
 --            as the reference of every version of the model (its task decides whether prediction
 --            is numeric: a regression version makes it so for the window);
---   auto     per feature: the version's uploaded profile when it has the feature, else its sample
---            (profiles carry no score, so a version with both takes the score from the sample).
+--   auto     per feature: the version's uploaded sample when it is the whole reference (at least as
+--            many rows as the profile) or has at least 10,000 rows; else the profile when it has
+--            the feature, else the sample.
 -- Numeric bins: `edges` are the distinct reference quantiles at k/bins, k = 1 … bins−1, taken as
--- numpy's np.quantile(x, k/bins, method='inverted_cdf') (the ⌈k·n/bins⌉-th smallest value). A value
+-- numpy's np.quantile(x, k/bins, method='inverted_cdf') (the ⌈k·n/bins⌉-th smallest value), and the
+-- edges v and v⁺ (the next float64 above v) of every point mass v: a value holding at least 1/bins
+-- of the values, zero holding at least 1/(10·bins), every value when there are at most `bins`
+-- distinct ones — so [v, v⁺) holds v alone and mass moving onto or off it is measured. A value
 -- x falls in bin i = number of edges <= x (np.searchsorted(edges, x, 'right')), so there are
 -- length(edges)+1 bins and the outer two are open-ended. Only finite values are binned (NULL, NaN
 -- and ±Inf are data-quality findings, not drift). `sums` hold each bin's sum of values (empty for
 -- profiles: ml_drift then gives the reference the current window's within-bin shape, see its header).
 -- Categorical: `categories` (sorted) with `counts`; NULL is not a category.
 -- Roles: feature (numeric/categorical maps), prediction (`prediction`: numeric prediction_value
--- for regression models, else the class label text), score, label (numeric for regression).
+-- for regression models, else the class label text), score, label (numeric for regression); a
+-- profile's prediction and label summaries follow the same rule.
 -- Full refresh (atomic swap of the table), but only versions whose inputs changed are binned
 -- again: each row carries the `signature` of what it was computed from (the model's reference
 -- mode, bins and task, and per uploaded sample/profile the newest upload's id, rows and last
@@ -155,8 +160,10 @@ WITH
     ),
     -- Every step is element-wise over the sorted values (or over the few quantiles): a lambda that
     -- captured `sorted` would copy it once per edge (100k reference rows × 20 features: ~300 MB).
-    numeric_bins AS (
-        SELECT model_name, model_version, source, name, length(sorted) AS n,
+    -- One step per CTE: a column of the step before is computed once, where an alias used by
+    -- several expressions of one SELECT is expanded into each (and analysed again: planning time).
+    numeric_runs AS (
+        SELECT model_name, model_version, source, name, sorted, length(sorted) AS n,
                transform(model_name, s_model, s_bins, toUInt64(20)) AS nbins,
                -- the ⌈k·n/bins⌉-th positions, k = 1 … bins − 1, as a 0/1 mask over the sorted values
                arrayDistinct(arrayMap(k -> toUInt64(intDiv(k * n + nbins - 1, nbins)), range(1, nbins))) AS positions,
@@ -169,18 +176,46 @@ WITH
                arrayCumSum(sorted) AS cs,
                arrayFill(c -> NOT isNaN(c),
                          arrayMap((r, c) -> if(r, c, nan), run_start, arrayPushFront(arrayPopBack(cs), 0.))) AS sum_before,
-               -- at the quantiles (ties: the same value twice, kept once): edge, values below it, their sum
-               arrayFilter((x, q) -> q, sorted, is_quantile) AS q_value,
-               arrayMap((x, prev) -> x != prev, q_value, arrayPushFront(arrayPopBack(q_value), nan)) AS q_new,
-               arrayFilter((x, u) -> u, q_value, q_new) AS edges,
-               arrayConcat([0], arrayFilter((f, u) -> u, arrayMap(f -> toUInt64(f - 1),
-                            arrayFilter((f, q) -> q, first_pos, is_quantile)), q_new), [n]) AS below,
-               arrayConcat([0.], arrayFilter((s, u) -> u, arrayFilter((s, q) -> q, sum_before, is_quantile), q_new),
-                            [cs[-1]]) AS below_sum,
+               -- per value: where its run ends (1-based), and the sum of the values through it
+               arrayMap((x, nxt) -> x != nxt, sorted, arrayPushBack(arrayPopFront(sorted), nan)) AS run_end,
+               arrayReverseFill(p -> p > 0, arrayMap((r, i) -> if(r, i, 0), run_end, arrayEnumerate(sorted))) AS last_pos,
+               arrayReverseFill(c -> NOT isNaN(c), arrayMap((r, c) -> if(r, c, nan), run_end, cs)) AS sum_through,
+               min, max, mean, std
+        FROM numeric_sorted
+    ),
+    -- point masses, at their run's first value: a value holding >= 1/bins of the values, zero
+    -- holding >= 1/(10·bins), or every value when there are at most `bins` distinct ones
+    numeric_points AS (
+        SELECT *, arrayMap((r, f, l, x) -> r AND (n_distinct <= nbins OR (l - f + 1) * nbins >= n
+                                                 OR (x = 0 AND (l - f + 1) * 10 * nbins >= n)),
+                           run_start, first_pos, last_pos, sorted) AS is_point
+        FROM (SELECT *, arraySum(run_start) AS n_distinct FROM numeric_runs)
+    ),
+    -- (edge, values below it, their sum): the quantiles, and per point mass v the edges v and v⁺
+    -- (the next float64 above v: its bin [v, v⁺) holds v alone); equal edges coincide
+    numeric_edges AS (
+        SELECT model_name, model_version, source, name, n, cs[-1] AS total, min, max, mean, std,
+               arraySort(arrayDistinct(arrayConcat(
+                   arrayZip(arrayFilter((x, m) -> m, sorted, at_lower),
+                            arrayMap(f -> toUInt64(f - 1), arrayFilter((f, m) -> m, first_pos, at_lower)),
+                            arrayFilter((s, m) -> m, sum_before, at_lower)),
+                   arrayFilter(t -> isFinite(t.1),
+                               arrayZip(arrayMap(x -> multiIf(x = 0, reinterpretAsFloat64(toUInt64(1)),
+                                                              x > 0, reinterpretAsFloat64(reinterpretAsUInt64(x) + 1),
+                                                              reinterpretAsFloat64(reinterpretAsUInt64(x) - 1)),
+                                                 arrayFilter((x, p) -> p, sorted, is_point)),
+                                        arrayMap(l -> toUInt64(l), arrayFilter((l, p) -> p, last_pos, is_point)),
+                                        arrayFilter((s, p) -> p, sum_through, is_point)))))) AS edge_rows
+        FROM (SELECT *, arrayMap((q, p) -> q OR p, is_quantile, is_point) AS at_lower FROM numeric_points)
+    ),
+    numeric_bins AS (
+        SELECT model_name, model_version, source, name, n, arrayMap(t -> t.1, edge_rows) AS edges,
+               arrayConcat([0], arrayMap(t -> t.2, edge_rows), [n]) AS below,
+               arrayConcat([0.], arrayMap(t -> t.3, edge_rows), [total]) AS below_sum,
                arrayMap((a, b) -> toFloat64(b - a), arrayPopBack(below), arrayPopFront(below)) AS counts,
                arrayMap((a, b) -> b - a, arrayPopBack(below_sum), arrayPopFront(below_sum)) AS sums,
                min, max, mean, std
-        FROM numeric_sorted
+        FROM numeric_edges
     ),
     categorical_bins AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
@@ -195,9 +230,17 @@ WITH
     profiles AS (
         SELECT p.model_name AS model_name, p.model_version AS model_version, 'profile' AS source,
                p.feature AS feature,
-               multiIf(p.kind = 'prediction', 'prediction', p.kind = 'label', 'label', 'feature') AS role,
-               if(length(p.edges) > 0 OR (length(p.categories) = 0 AND p.kind IN ('numeric')),
-                  'numeric', 'categorical') AS feature_type,
+               multiIf(p.kind = 'prediction', 'prediction', p.kind = 'label', 'label', p.kind = 'score', 'score',
+                       'feature') AS role,
+               -- a prediction or label summary is compared as the model's task says (numbers of a
+               -- regression, classes otherwise), in the form it has: the SDK sends both forms when
+               -- it did not know the task; an older SDK's summary has one, which is used as it is
+               multiIf(role NOT IN ('prediction', 'label'),
+                       if(length(p.edges) > 0 OR (length(p.categories) = 0 AND p.kind IN ('numeric', 'score')),
+                          'numeric', 'categorical'),
+                       has(regression, (p.model_name, p.model_version)),
+                       if(length(p.edges) > 0 OR length(p.categories) = 0, 'numeric', 'categorical'),
+                       if(length(p.categories) > 0 OR length(p.edges) = 0, 'categorical', 'numeric')) AS feature_type,
                if(feature_type = 'numeric', arraySum(p.counts),
                   arraySum(mapValues(p.categories))) AS n,
                p.edges AS edges,
@@ -206,7 +249,7 @@ WITH
                CAST([], 'Array(Float64)') AS sums,
                if(feature_type = 'numeric', [], mapKeys(p.categories)) AS categories,
                ifNull(p.min, 0) AS min, ifNull(p.max, 0) AS max, ifNull(p.mean, 0) AS mean,
-               ifNull(p.std, 0) AS std
+               ifNull(p.std, 0) AS std, p.count AS rows
         FROM {{db}}.ml_reference_profile AS p FINAL
         WHERE (p.model_name, p.model_version, p.reference_id) IN (
             SELECT arrayJoin(arrayMap(t -> (t.1, t.2, t.4),
@@ -216,7 +259,9 @@ WITH
     candidates AS (
         SELECT model_name, model_version, if(startsWith(name, '\0'), substring(name, 2), name) AS feature,
                if(startsWith(name, '\0'), feature, 'feature') AS role, feature_type, source, n, edges,
-               counts, sums, categories, min, max, mean, std
+               counts, sums, categories, min, max, mean, std,
+               if(source = 'sample', arrayFirst(t -> t.1 = model_name AND t.2 = model_version AND t.3 = 'sample',
+                                                uploads).5, 0) AS rows
         FROM
         (
             SELECT model_name, model_version, name, 'numeric' AS feature_type, source, n, edges, counts,
@@ -229,7 +274,7 @@ WITH
         )
         UNION ALL
         SELECT model_name, model_version, feature, role, feature_type, source, n, edges, counts, sums,
-               categories, min, max, mean, std
+               categories, min, max, mean, std, rows
         FROM profiles
     )
 SELECT model_name, version AS model_version, feature, role, feature_type, source, n, edges, counts, sums,
@@ -248,9 +293,15 @@ FROM
     FROM
     (
         SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
+               -- auto: the sample when it is the whole reference (as many rows as the profile) or
+               -- large enough (>= 10,000 rows, the SDK's default sample): its exact values give the
+               -- exact KS and exact in-bin means; else the profile, else the sample
+               max(if(c.source = 'profile', c.rows, 0)) OVER (PARTITION BY c.model_name, c.model_version)
+                   AS profile_rows,
                multiIf(reference = 'window', if(c.source = 'window', 3, 0),
                        reference = 'profile', if(c.source = 'profile', 3, 0),
                        reference = 'sample', if(c.source = 'sample', 3, 0),
+                       c.source = 'sample' AND (c.rows >= 10000 OR c.rows >= profile_rows), 3,
                        c.source = 'profile', 2, c.source = 'sample', 1, 0) AS rank
         FROM candidates AS c
     ) AS c

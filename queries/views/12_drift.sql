@@ -9,7 +9,8 @@
 -- hashes strings per value; counts and sums are aggregated per (key, window, bin). No value is
 -- sorted and no edges array travels with a row. Settings are resolved once per refresh into
 -- constants (one scalar subquery over ml_monitor_settings) and looked up with transform().
--- Numeric (bins: reference quantiles; finite values only; p = reference share, q = current share):
+-- Numeric (bins: reference quantiles and point masses, 10_reference_bins.sql; finite values only;
+-- p = reference share, q = current share):
 --   psi             Σ (q−p)·ln(q/p) over bins, p and q floored at 1e-4 (no renormalisation)
 --   jensen_shannon  sqrt(JS divergence), natural log (scipy.spatial.distance.jensenshannon)
 --   ks              binned KS: max over edges |P−Q| of the cumulative shares; replaced by the

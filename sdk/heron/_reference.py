@@ -1,9 +1,11 @@
 """``heron.log_reference``: a model version's training baseline, as a sample and a profile.
 
 The sample is a bounded uniform random subset of rows (columnar records with ``offset``). The
-profile summarises *every* row with numpy — quantile bin edges and per-bin counts for numeric
-features, value frequencies for categorical ones — so a 10M-row training set costs a few
-kilobytes on the wire (docs/wire-format.md, ``heron.reference``).
+profile summarises *every* row with numpy — quantile bin edges (plus a bin per point mass) and
+per-bin counts for numeric features, value frequencies for categorical ones, and the prediction,
+score and label distributions — so a 10M-row training set costs a few kilobytes on the wire
+(docs/wire-format.md, ``heron.reference``). The collector compares drift against the sample when
+it is the whole reference or large (its exact values give the exact KS), else the profile.
 """
 
 from __future__ import annotations
@@ -37,6 +39,34 @@ def _as_column(values: Any, n: int, what: str) -> Any:
     return values
 
 
+def _as_scores(scores: Any, n: int, classes: Sequence[Any] | None) -> tuple[Any, Any]:
+    """(score column, predicted classes or None) from one score per row or a matrix of class
+    probabilities; the score of probabilities is the one the prediction path derives (the second
+    column of two, else the largest), so reference and production scores are the same quantity."""
+    if scores is None:
+        return None, None
+    if _extract._is_pandas(scores, "DataFrame"):
+        classes = list(scores.columns) if classes is None else classes
+        scores = scores.to_numpy(dtype=float)
+    elif isinstance(scores, (list, tuple)) and scores and isinstance(scores[0], (list, tuple, np.ndarray)):
+        scores = np.asarray(scores, dtype=float)
+    if isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.shape[1] > 1:
+        if scores.shape[0] != n:
+            raise ValueError(f"log_reference(scores=...): {scores.shape[0]} rows of class probabilities for {n} "
+                             "feature rows")
+        if scores.dtype.kind not in "fiu":
+            raise ValueError("log_reference(scores=...): class probabilities must be numbers")
+        if classes is not None and len(classes) != scores.shape[1]:
+            raise ValueError(f"log_reference(classes=...): {len(classes)} names for {scores.shape[1]} columns of "
+                             "probabilities")
+        out = _extract._probabilities(scores, classes, single=False)
+        return out.score, out.prediction
+    column = _as_column(scores, n, "scores")
+    if _record._column_kind(column) == _record.CATEGORICAL:
+        raise ValueError("log_reference(scores=...): expected numbers (a score or probability per row)")
+    return column, None
+
+
 def _take(col: Any, idx: np.ndarray) -> Any:
     if isinstance(col, np.ndarray):
         return col[idx]
@@ -62,18 +92,41 @@ def _float_values(col: Any, nan_is_missing: bool) -> tuple[np.ndarray, int]:
     return arr, missing
 
 
+def bin_edges(ordered: np.ndarray, bins: int) -> np.ndarray:
+    """Bin edges of sorted finite values: ``bins`` quantile bins plus a bin of its own per point mass.
+
+    A value is a *point mass* when it holds at least 1/bins of the values (a whole bin's worth),
+    zero when it holds at least 1/(10·bins), and every value when there are at most ``bins``
+    distinct ones (integer codes, counts, flags). A point mass v gets the edges v and
+    v⁺ = np.nextafter(v, inf), so its bin [v, v⁺) holds v and nothing else — in the reference and
+    in every production window — and mass moving onto or off it is seen by every method
+    (docs/statistics.md, "Reference"). Otherwise the edges are numpy's default (linear)
+    quantiles at k/bins, k = 1 … bins−1; all edges are distinct and ascending.
+    """
+    n = ordered.size
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    values = ordered[starts]
+    runs = np.diff(np.r_[starts, n])
+    if values.size <= bins:
+        heavy, quantiles = values, values[:0]
+    else:
+        heavy = values[(runs * bins >= n) | ((values == 0) & (runs * 10 * bins >= n))]
+        quantiles = np.quantile(ordered, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    above = np.nextafter(heavy, np.inf)
+    return np.unique(np.r_[quantiles, heavy, above[np.isfinite(above)]])
+
+
 def numeric_profile(col: Any, bins: int, nan_is_missing: bool = False) -> dict[str, Any]:
     arr, missing = _float_values(col, nan_is_missing)
-    finite_mask = np.isfinite(arr)
-    finite = arr[finite_mask]
+    finite = np.sort(arr[np.isfinite(arr)])
     out: dict[str, Any] = {
         "count": int(arr.size + missing), "missing": missing, "nan": int(arr.size - finite.size),
     }
     if finite.size:
-        edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+        edges = bin_edges(finite, bins)
         counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
         out.update(
-            edges=edges.tolist(), counts=counts.tolist(), min=float(finite.min()), max=float(finite.max()),
+            edges=edges.tolist(), counts=counts.tolist(), min=float(finite[0]), max=float(finite[-1]),
             mean=float(finite.mean()), std=float(finite.std()),
         )
     else:
@@ -98,14 +151,37 @@ def categorical_profile(values: list[Any], max_categories: int) -> dict[str, Any
     return out
 
 
-def _summary(col: Any, bins: int, policy: Policy, max_categories: int) -> dict[str, Any]:
-    if _record._column_kind(col) == _record.NUMERIC:
+def _label_texts(col: Any, policy: Policy) -> list[Any]:
+    """Class labels as the parse views store them: numbers canonical (1.0 → '1'), the rest as text."""
+    out = []
+    for v in _record.label_list(col, policy):
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2.0**53:
+            v = int(v)
+        out.append(None if v is None else (v if isinstance(v, str) else str(v)))
+    return out
+
+
+def _summary(col: Any, bins: int, policy: Policy, max_categories: int, task: str) -> dict[str, Any]:
+    """A prediction or label summary whose kind follows the model's task (docs/statistics.md): numbers
+    of a regression model are numeric, a classifier's labels categorical (its 0/1 predictions are
+    classes, not values). When the task is unknown here, numbers with few distinct values carry both
+    forms, and the collector picks the one the registered task calls for."""
+    numeric = _record._column_kind(col) == _record.NUMERIC
+    if numeric and task == "regression":
         return {"kind": "numeric", **numeric_profile(col, bins)}
-    return {"kind": "categorical", **categorical_profile(_record.text_list(col, policy), max_categories)}
+    texts = _label_texts(col, policy)
+    if not numeric or task:
+        return {"kind": "categorical", **categorical_profile(texts, max_categories)}
+    out = {"kind": "numeric", **numeric_profile(col, bins)}
+    classes = categorical_profile(texts, max_categories)
+    if "__other__" not in classes["frequencies"]:
+        out["frequencies"] = classes["frequencies"]
+    return out
 
 
 def profile(
-    table: Table, predictions: Any, labels: Any, policy: Policy, bins: int, max_categories: int
+    table: Table, predictions: Any, labels: Any, scores: Any, policy: Policy, bins: int, max_categories: int,
+    task: str = "",
 ) -> dict[str, Any]:
     numeric: dict[str, Any] = {}
     categorical: dict[str, Any] = {}
@@ -127,9 +203,11 @@ def profile(
     if categorical:
         body["categorical"] = categorical
     if predictions is not None:
-        body["prediction"] = _summary(predictions, bins, policy, max_categories)
+        body["prediction"] = _summary(predictions, bins, policy, max_categories, task)
+    if scores is not None:
+        body["score"] = {"kind": "numeric", **numeric_profile(scores, bins)}
     if labels is not None:
-        body["label"] = _summary(labels, bins, policy, max_categories)
+        body["label"] = _summary(labels, bins, policy, max_categories, task)
     return body
 
 
@@ -145,13 +223,14 @@ class ProfileBody(_setup.Lazy):
 
 
 class SampleBody(_setup.Lazy):
-    __slots__ = ("kinds", "labels", "max_bytes", "policy", "predictions", "table")
+    __slots__ = ("kinds", "labels", "max_bytes", "policy", "predictions", "scores", "table")
 
-    def __init__(self, table: Table, predictions: Any, labels: Any, policy: Policy, kinds: dict[str, str],
-                 max_bytes: int) -> None:
+    def __init__(self, table: Table, predictions: Any, labels: Any, scores: Any, policy: Policy,
+                 kinds: dict[str, str], max_bytes: int) -> None:
         self.table = table
         self.predictions = predictions
         self.labels = labels
+        self.scores = scores
         self.policy = policy
         self.kinds = kinds
         self.max_bytes = max_bytes
@@ -165,9 +244,24 @@ class SampleBody(_setup.Lazy):
             body["categorical"] = categorical
         if self.predictions is not None:
             body["prediction"] = _record.label_list(self.predictions, self.policy)
+        if self.scores is not None:
+            body["score"] = _record.number_list(self.scores)
         if self.labels is not None:
             body["label"] = _record.label_list(self.labels, self.policy)
         return _record.chunks(body, self.table.rows, True, self.max_bytes)
+
+
+def _check_names(m: _registry.Model, table: Table) -> None:
+    """Warn once when this process's predictions of the model and its reference share no feature name:
+    every feature would be left out of drift. (The collector reports the same per window, whatever
+    the order of the calls: ml_drift_summary.unreferenced_features.)"""
+    seen, names = set(m.kinds), set(table.columns or {})
+    if seen and names and not seen & names:
+        _stats.notice("reference_feature_names", (
+            f"log_reference(model={m.name!r}, version={m.version!r}): none of the reference's feature names "
+            f"({', '.join(sorted(names)[:5])}) is a feature of the model's predictions "
+            f"({', '.join(sorted(seen)[:5])}), so no feature's drift can be measured; name the reference's "
+            "columns as the predictions name them (feature_names=..., or a DataFrame)"))
 
 
 def log_reference(
@@ -177,6 +271,8 @@ def log_reference(
     predictions: Any = None,
     labels: Any = None,
     *,
+    scores: Any = None,
+    classes: Sequence[Any] | None = None,
     sample_rows: int | None = None,
     profile_data: bool = True,
     bins: int = 20,
@@ -188,11 +284,15 @@ def log_reference(
 
     ``features`` is a DataFrame, 2-D numpy array (with ``feature_names``-style column names
     taken from a structured dtype or a dict of columns), dict of columns or list of dicts;
-    ``predictions`` and ``labels`` one value per row. Sends a uniform random sample of at most
-    ``sample_rows`` rows (default HERON_REFERENCE_SAMPLE_ROWS; 0 for none) and, unless
-    ``profile_data=False``, a profile of every row (``bins`` quantile bins per numeric feature;
-    default 20, the number the collector's drift views use when they bin a sample themselves:
-    docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
+    ``predictions`` and ``labels`` one value per row; ``scores`` the model's score per row (the
+    positive-class probability or a confidence), or its class probabilities as a 2-D array or
+    DataFrame (one column per class, named by ``classes`` or the DataFrame's columns): the score is
+    then derived as on the prediction path, and the predicted classes too when ``predictions`` is
+    not given. Sends a uniform random sample of at most ``sample_rows`` rows (default
+    HERON_REFERENCE_SAMPLE_ROWS; 0 for none) and, unless ``profile_data=False``, a profile of every
+    row (``bins`` quantile bins per numeric feature, plus a bin of its own per point mass: see
+    ``bin_edges``; default 20, the number the collector's drift views use when they bin a sample
+    themselves: docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
     ``feature_names`` names the columns of a plain 2-D numpy array, as ``@monitor(feature_names=…)``
     does, so reference and predictions compare feature by feature.
     """
@@ -218,6 +318,9 @@ def log_reference(
     n = table.rows
     predictions = _as_column(predictions, n, "predictions")
     labels = _as_column(labels, n, "labels")
+    scores, predicted = _as_scores(scores, n, classes)
+    if predictions is None and predicted is not None:
+        predictions = predicted
     ref_id = reference_id or uuid.uuid4().hex
     state = _setup.get()
     if not state.enabled:
@@ -225,6 +328,7 @@ def log_reference(
     s = state.settings
     k = s.reference_sample_rows if sample_rows is None else sample_rows
     m = _registry.model(model, str(version))
+    _check_names(m, table)
     attrs = dict(m.attrs)
     attrs["heron.reference.id"] = ref_id
     now = time.time_ns()
@@ -236,13 +340,14 @@ def log_reference(
                                nan_is_missing=table.nan_is_missing)
                 sp = None if predictions is None else _take(predictions, idx)
                 sl = None if labels is None else _take(labels, idx)
+                ss = None if scores is None else _take(scores, idx)
             else:
-                sample, sp, sl = table, predictions, labels
-            body = SampleBody(sample, sp, sl, state.policy, dict(m.kinds), s.max_record_bytes)
+                sample, sp, sl, ss = table, predictions, labels, scores
+            body = SampleBody(sample, sp, sl, ss, state.policy, dict(m.kinds), s.max_record_bytes)
             _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "sample"}, body,
                         sample.rows, now)
         if profile_data and n > 0:
-            prof = profile(table, predictions, labels, state.policy, bins, s.max_categories)
+            prof = profile(table, predictions, labels, scores, state.policy, bins, s.max_categories, m.task)
             _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "profile"},
                         ProfileBody(prof, s.max_record_bytes), 1, now)
             _pca.log_fit(state, attrs, table, now)  # multivariate drift: docs/statistics.md

@@ -91,3 +91,23 @@ def drift_rows(client: Any, model: str, database: str = "heron") -> dict[tuple, 
         rec = dict(zip(result.column_names, row, strict=True))
         out[(rec["window_start"].replace(tzinfo=None), rec["feature"], rec["method"])] = rec
     return out
+
+
+def sample_edges(values: Any, bins: int = 20) -> Any:
+    """Heron's bin edges of a reference sample (docs/statistics.md, "Reference"): the distinct
+    ⌈k·n/bins⌉-th smallest values, k = 1 … bins−1, and v, np.nextafter(v, inf) of every point mass v
+    (a value holding >= 1/bins of the values, zero >= 1/(10·bins), every value when there are at
+    most `bins` distinct ones). Integer arithmetic for the positions: np.quantile(method="inverted_cdf")
+    is the same up to float rounding of k/bins."""
+    import numpy as np
+
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    quantiles = ordered[[-(-k * n // bins) - 1 for k in range(1, bins)]]
+    distinct, runs = np.unique(ordered, return_counts=True)
+    if len(distinct) <= bins:
+        heavy = distinct
+    else:
+        heavy = distinct[(runs * bins >= n) | ((distinct == 0) & (runs * 10 * bins >= n))]
+    above = np.nextafter(heavy, np.inf)
+    return np.unique(np.r_[quantiles, heavy, above[np.isfinite(above)]])

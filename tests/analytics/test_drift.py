@@ -18,19 +18,14 @@ from scipy.spatial.distance import jensenshannon
 
 from heron_collector.analytics import benjamini_hochberg, holm, refresh
 
-from ._data import drift_rows, hour_start, insert_predictions, insert_reference
+from ._data import drift_rows, hour_start, insert_predictions, insert_reference, sample_edges
 
 N_REF, N_CUR, BINS = 3000, 600, 20
 
 
 def _bins(ref: np.ndarray) -> np.ndarray:
-    """Heron's edges: the distinct ⌈k·n/BINS⌉-th smallest values, k = 1 … BINS−1 (docs/statistics.md).
-
-    Integer arithmetic: np.quantile(method="inverted_cdf") is the same up to float rounding of k/BINS.
-    """
-    ordered = np.sort(ref)
-    n = len(ordered)
-    return np.unique(ordered[[-(-k * n // BINS) - 1 for k in range(1, BINS)]])
+    """Heron's edges of a sample (docs/statistics.md): reference quantiles and point masses."""
+    return sample_edges(ref, BINS)
 
 
 def _binned(ref: np.ndarray, cur: np.ndarray) -> dict[str, float]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from heron._reference import numeric_profile
 
-from ._data import hour_start, insert_predictions, insert_reference, refresh_views
+from ._data import hour_start, insert_predictions, insert_reference, refresh_views, sample_edges
 
 VIEWS = ("ml_reference_bins_mv",)
 
@@ -26,9 +26,7 @@ def _bins(store) -> dict[str, tuple]:
 
 
 def _edges(values: np.ndarray, bins: int) -> list[float]:
-    ordered = np.sort(values)
-    n = len(ordered)
-    return np.unique(ordered[[-(-k * n // bins) - 1 for k in range(1, bins)]]).tolist()
+    return sample_edges(values, bins).tolist()
 
 
 def test_unchanged_reference_is_kept_and_a_new_upload_replaces_it(store):

@@ -107,7 +107,7 @@ def test_the_one_api_parameters_are_pinned():
 
     assert params(heron.register_model)[:2] == ["model", "version"] and "name" in params(heron.register_model)
     assert {"classes", "feature_names", "timestamp", "ids"} <= set(params(heron.observe))
-    assert {"feature_names", "predictions", "labels"} <= set(params(heron.log_reference))
+    assert {"feature_names", "predictions", "labels", "scores", "classes"} <= set(params(heron.log_reference))
     settings = {f.name for f in __import__("dataclasses").fields(heron._config.Settings)}
     assert {"exit_timeout", "queue_rows"} <= settings
     heron.configure(queue_rows=1_000, exit_timeout=2.0)
