@@ -241,8 +241,17 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         request = {"action": "label", "fingerprint": args.fingerprint, "real": args.real}
         return _with_access(args, lambda access: _printed(access.alerts(request)))
 
+    if args.action == "backtest":
+        if not (args.since and args.until):
+            print("heron alerts backtest: give --from and --to (ISO times such as 2026-11-01)", file=sys.stderr)
+            return 2
+        request = {"action": "backtest", "from": args.since, "to": args.until, "step": args.step,
+                   "replay": not args.no_replay}
+    else:
+        request = {"action": "recent", "hours": 24}
+
     def run(access) -> int:
-        answer = access.alerts({"action": "recent", "hours": 24})
+        answer = access.alerts(request)
         print_table(answer["columns"], answer["rows"])
         return 0
 
@@ -326,9 +335,10 @@ def parser() -> argparse.ArgumentParser:
                        description="heron alerts                       firing and recent alerts, with their numbers\n"
                                    "heron alerts check rules.toml      validate a rule file (HERON_ALERT_RULES)\n"
                                    "heron alerts silence --model churn --for 2h [--rule R] [--subject F]\n"
-                                   "heron alerts label FINGERPRINT --true|--false   was it real?",
+                                   "heron alerts label --fingerprint FP --true|--false   was it real?\n"
+                                   "heron alerts backtest --from 2026-10-01 --to 2026-11-01   what would have fired",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", nargs="?", default="list", choices=("list", "check", "silence", "label"))
+    p.add_argument("action", nargs="?", default="list", choices=("list", "check", "silence", "label", "backtest"))
     p.add_argument("file", nargs="?", help="check: the rule file")
     p.add_argument("--model", help="silence: the model")
     p.add_argument("--rule", help="silence: only this rule")
@@ -336,6 +346,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="duration", help="silence: how long (e.g. 2h, 1d)")
     p.add_argument("--comment", default="", help="silence, label: why")
     p.add_argument("--fingerprint", help="label: the alert (from heron alerts)")
+    p.add_argument("--from", dest="since", metavar="ISO_TIME", help="backtest: from this time")
+    p.add_argument("--to", dest="until", metavar="ISO_TIME", help="backtest: up to this time")
+    p.add_argument("--step", type=int, metavar="SECONDS", help="backtest: evaluate every STEP seconds (default 3600)")
+    p.add_argument("--no-replay", action="store_true", help="backtest: use the stored windows as they are")
     p.add_argument("--true", dest="real", action="store_const", const=True, help="label: the alert was real")
     p.add_argument("--false", dest="real", action="store_const", const=False, help="label: a false alarm")
     _store_options(p)

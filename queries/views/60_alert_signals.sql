@@ -61,3 +61,12 @@ FROM
     GROUP BY model_name, model_version
 ) AS p
 LEFT JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = p.model_name;
+
+-- ml_alert_precision: per rule, the alert episodes people labelled (heron alerts label) and the
+-- share that were real. An episode is one firing of one alert (its fingerprint and since).
+CREATE OR REPLACE VIEW {{db}}.ml_alert_precision {{on_cluster}} AS
+SELECT a.rule AS rule, count() AS episodes, countIf(f.fingerprint != '') AS labelled,
+       sumIf(f.real, f.fingerprint != '') AS real, if(labelled > 0, real / labelled, NULL) AS precision
+FROM (SELECT DISTINCT rule, fingerprint, since FROM {{db}}.ml_alerts WHERE state = 'firing') AS a
+LEFT JOIN (SELECT * FROM {{db}}.ml_alert_feedback FINAL) AS f ON f.fingerprint = a.fingerprint AND f.since = a.since
+GROUP BY a.rule;

@@ -232,9 +232,13 @@ def _next(rule: Rule, old: State | None, lv: Level, now: dt.datetime) -> State |
     return None
 
 
-def evaluate(client: Any, database: str, rules: list[Rule], now: dt.datetime | None = None) -> list[State]:
-    """Run every enabled rule as of `now` (default: the current time); store and return the transitions."""
+def evaluate(client: Any, database: str, rules: list[Rule], now: dt.datetime | None = None,
+             states: dict[str, State] | None = None) -> list[State]:
+    """Run every enabled rule as of `now` (default: the current time) and return the transitions:
+    stored in ml_alerts over the stored states, or — given `states` (a back-test) — applied to
+    those alone and not stored."""
     db = identifier(database, "database")
+    stored = states is None
     now = _aware(now or dt.datetime.now(UTC))
     levels: dict[tuple[str, str, str, str], Level] = {}
     for rule in rules:
@@ -247,20 +251,35 @@ def evaluate(client: Any, database: str, rules: list[Rule], now: dt.datetime | N
             lv = level(rule, rows)
             if lv is not None:
                 levels[(rule.name, model, version, subject)] = lv
-    states = current_states(client, db)
+    if states is None:
+        states = current_states(client, db)
     for state in list(states.values()):  # an alert whose signal went away entirely is over
         if (state.rule, state.model, state.version, state.subject) not in levels and \
                 any(r.name == state.rule and r.enabled for r in rules):
             levels[(state.rule, state.model, state.version, state.subject)] = Level(
                 None, state.value, state.threshold, state.window_start, state.summary)
     changed = step(rules, levels, states, now)
-    if changed:
+    if changed and stored:
         client.insert(f"{db}.ml_alerts", [
             [s.fingerprint, s.rule, s.model, s.version, s.subject, s.severity, s.state, s.value, s.threshold,
              s.window_start, s.summary, s.labels or {}, s.since, now] for s in changed],
             column_names=["fingerprint", "rule", "model_name", "model_version", "subject", "severity", "state",
                           "value", "threshold", "window_start", "summary", "labels", "since", "at"])
     return changed
+
+
+def backtest(client: Any, database: str, rules: list[Rule], start: dt.datetime, end: dt.datetime,
+             step_seconds: int = 3600) -> list[tuple[dt.datetime, State]]:
+    """What the rules would have done from `start` to `end`, evaluated every `step_seconds` over the
+    windows stored (replay them first for times the scheduled refresh never computed); nothing is
+    stored or sent. Returns (evaluation time, transition) in order."""
+    states: dict[str, State] = {}
+    out = []
+    t = _aware(start)
+    while t <= _aware(end):
+        out += [(t, s) for s in evaluate(client, database, rules, now=t, states=states)]
+        t += dt.timedelta(seconds=step_seconds)
+    return out
 
 
 def firing(client: Any, database: str) -> list[State]:

@@ -59,4 +59,27 @@ def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
                        parameters={"f": fingerprint, "s": since, "r": int(real),
                                    "c": str(request.get("comment") or "")})
         return {"labelled": fingerprint, "real": real}
-    raise ValueError(f"unknown alerts action {action!r}; expected recent, silence or label")
+    if action == "backtest":
+        return backtest(client, db, request)
+    raise ValueError(f"unknown alerts action {action!r}; expected recent, silence, label or backtest")
+
+
+def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
+    """{from, to, step, replay}: replay the analytics over the range (unless replay is false), then
+    evaluate the rules in force (HERON_ALERT_RULES) at every step; what would have fired and when."""
+    from heron import _env
+
+    from ..analytics import _replay
+    from . import evaluate, rules
+
+    start, end = _replay.parse_time(request.get("from"), "from"), _replay.parse_time(request.get("to"), "to")
+    step = request.get("step")
+    if request.get("replay", True):
+        _replay.replay(client, db, start, end, step)
+    loaded, _ = rules.load(_env.HERON_ALERT_RULES.get())
+    every = int(step or 3600)
+    transitions = evaluate.backtest(client, db, loaded, start, end, every)
+    columns = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",
+               "summary"]
+    return {"columns": columns, "rows": [[t.isoformat(), s.state, s.severity, s.rule, s.model, s.version, s.subject,
+                                          s.value, s.threshold, s.summary] for t, s in transitions]}
