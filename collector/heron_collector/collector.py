@@ -246,13 +246,15 @@ class Collector:
                 log.warning("could not record an alert delivery: %s", exc)
 
         dispatcher = dispatch.Dispatcher(self.alert_channels, on_outcome=outcome)
+        every_time = frozenset(name for name, c in self.alert_channels.items() if c.type == "alertmanager")
         last_error = ""
         try:
             while not self._stopping.wait(self.settings.refresh_seconds):
                 try:
                     now = dt.datetime.now(dt.timezone.utc)
                     changed = evaluate.evaluate(self.store.client, self.store.database, self.alert_rules, now)
-                    plans = notify.plan(self.store.client, self.store.database, self.alert_rules, changed, now)
+                    plans = notify.plan(self.store.client, self.store.database, self.alert_rules, changed, now,
+                                        every_time)
                     notify.send(self.store.client, self.store.database, plans, dispatcher, now)
                     last_error = ""
                 except Exception as exc:  # reported once per distinct fault; ingestion is unaffected

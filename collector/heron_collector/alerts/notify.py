@@ -43,9 +43,11 @@ def _matches(silence: tuple[str, str, str], state: State) -> bool:
     return model in ("", state.model) and rule in ("", state.rule) and subject in ("", state.subject)
 
 
-def plan(client: Any, database: str, rules: list[Rule], changed: list[State],
-         now: dt.datetime) -> list[tuple[Notification, tuple[str, ...]]]:
-    """The notifications to send after an evaluation, each with the channels it goes to."""
+def plan(client: Any, database: str, rules: list[Rule], changed: list[State], now: dt.datetime,
+         every_time: frozenset[str] = frozenset()) -> list[tuple[Notification, tuple[str, ...]]]:
+    """The notifications to send after an evaluation, each with the channels it goes to.
+    `every_time` channels get each firing group at every evaluation (an Alertmanager resolves
+    an alert it has not heard of for its resolve_timeout, as from Prometheus)."""
     db = identifier(database, "database")
     by_name = {r.name: r for r in rules}
     live = current_states(client, db)
@@ -71,9 +73,11 @@ def plan(client: Any, database: str, rules: list[Rule], changed: list[State],
         repeat = min((r.repeat_seconds for r in group_rules), default=4 * 3600.0)
         previous = last.get(n.group_key)
         due = previous is None or (now - previous.replace(tzinfo=UTC)).total_seconds() >= repeat
-        if not (any(a.fingerprint in newly for a in n.alerts) or n.resolved or (n.firing and due)):
-            continue
         channels = tuple(sorted({c for r in group_rules for c in r.channels}))
+        if not (any(a.fingerprint in newly for a in n.alerts) or n.resolved or (n.firing and due)):
+            channels = tuple(c for c in channels if c in every_time) if n.firing else ()
+            if not channels:
+                continue
         out.append((n, channels))
     return out
 
