@@ -230,6 +230,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                      "enabled"], [[r.name, r.signal, r.compare, r.warning, r.critical, r.for_seconds,
                                    r.keep_firing_for_seconds, ",".join(r.channels), r.enabled] for r in loaded])
         return 0
+    if args.action == "test":
+        return _alert_test(args)
     if args.action == "silence":
         request = {"action": "silence", "model": args.model, "rule": args.rule, "subject": args.subject,
                    "for": args.duration, "comment": args.comment}
@@ -256,6 +258,41 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         return 0
 
     return _with_access(args, run)
+
+
+def _alert_test(args: argparse.Namespace) -> int:
+    """One test notification of a rule to each of its channels, sent now; their outcomes."""
+    from heron import _env
+
+    from .alerts import channels, rules
+    from .alerts.evaluate import fingerprint
+    from .alerts.notification import Alert, group_alerts
+
+    path = args.file or _env.HERON_ALERT_RULES.get()
+    loaded, config = rules.load(path)
+    rule = next((r for r in loaded if r.name == args.rule), None)
+    if rule is None:
+        print(f"heron alerts test: no rule {args.rule!r} in {path or 'the defaults'}; the rules are: "
+              f"{', '.join(r.name for r in loaded)}", file=sys.stderr)
+        return 2
+    if not rule.channels:
+        print(f"heron alerts test: rule {rule.name} has no channels (channels = [...] in its [[rules]])",
+              file=sys.stderr)
+        return 2
+    built = channels.channels_from_config(config)
+    now = dt.datetime.now(dt.timezone.utc)
+    alert = Alert(fingerprint=fingerprint(rule.name, "heron-test", "test", ""), rule=rule.name,
+                  severity=rule.severity if rule.compare in ("flag", "limit") else "warning", status="firing",
+                  model="heron-test", version="test", subject="", metric=",".join(rule.metrics) or rule.signal,
+                  value=None, threshold=None, summary=f"test notification of rule {rule.name}: {rule.summary}",
+                  labels={**rule.labels, "test": "true"}, starts_at=now, ends_at=None)
+    [notification] = group_alerts([alert])
+    rows = []
+    for name in rule.channels:
+        delivery = built[name].send(notification)
+        rows.append([name, built[name].type, delivery.outcome, delivery.status, delivery.attempts, delivery.error])
+    print_table(["channel", "type", "outcome", "status", "attempts", "error"], rows)
+    return 0 if all(r[2] in ("delivered", "skipped") for r in rows) else 1
 
 
 def _printed(answer: dict[str, Any]) -> int:
@@ -334,14 +371,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="alerts firing and recent; check a rule file; silence; label",
                        description="heron alerts                       firing and recent alerts, with their numbers\n"
                                    "heron alerts check rules.toml      validate a rule file (HERON_ALERT_RULES)\n"
+                                   "heron alerts test --rule NAME      one test notification to each of its channels\n"
                                    "heron alerts silence --model churn --for 2h [--rule R] [--subject F]\n"
                                    "heron alerts label --fingerprint FP --true|--false   was it real?\n"
                                    "heron alerts backtest --from 2026-10-01 --to 2026-11-01   what would have fired",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", nargs="?", default="list", choices=("list", "check", "silence", "label", "backtest"))
-    p.add_argument("file", nargs="?", help="check: the rule file")
+    p.add_argument("action", nargs="?", default="list",
+                   choices=("list", "check", "test", "silence", "label", "backtest"))
+    p.add_argument("file", nargs="?", help="check, test: the rule file (test: default HERON_ALERT_RULES)")
     p.add_argument("--model", help="silence: the model")
-    p.add_argument("--rule", help="silence: only this rule")
+    p.add_argument("--rule", help="test: the rule whose channels get a test notification; silence: only this rule")
     p.add_argument("--subject", help="silence: only this feature or metric")
     p.add_argument("--for", dest="duration", help="silence: how long (e.g. 2h, 1d)")
     p.add_argument("--comment", default="", help="silence, label: why")

@@ -175,3 +175,23 @@ def test_a_backtest_lists_the_alerts_the_live_run_fired(store):
     done = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "backtest", "--from", "2026-01-01"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--to" in done.stderr
+
+
+def test_alerts_test_sends_one_test_notification_per_channel(tmp_path):
+    from ._receiver import Receiver
+
+    with Receiver() as hook:
+        path = tmp_path / "rules.toml"
+        path.write_text(f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}/x"\n'
+                        'secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="\n\n'
+                        '[[rules]]\nname = "dataset_drift"\nsignal = "dataset_drift"\nseverity = "critical"\n'
+                        'channels = ["hook"]\n')
+        done = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "test", str(path), "--rule",
+                               "dataset_drift"], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "delivered" in done.stdout and len(hook.requests) == 1
+        [alert] = hook.requests[0].json()["alerts"]
+        assert alert["labels"]["test"] == "true" and alert["labels"]["alertname"] == "dataset_drift"
+    missing = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "test", str(path), "--rule", "nope"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no rule 'nope'" in missing.stderr
