@@ -195,3 +195,78 @@ def test_alerts_test_sends_one_test_notification_per_channel(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "heron_collector", "alerts", "test", str(path), "--rule", "nope"],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no rule 'nope'" in missing.stderr
+
+
+def _rows(values: list[float], mean: float = 0.9, std: float = 0.01) -> list[dict]:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    return [{"n": 100, "value": v, "window_start": t0 + dt.timedelta(hours=i), "metric": "accuracy", "subject": "",
+             "baseline_windows": 10, "baseline_mean": mean, "baseline_std": std, "baseline_lower": mean - 3 * std,
+             "baseline_upper": mean + 3 * std, "flag": 0, "limit": 0.0} for i, v in enumerate(values)]
+
+
+def _chart(chart: str, **extra) -> rules.Rule:
+    return rules.parse_rule({"name": "c", "signal": "metric", "kind": "performance", "metric": "accuracy",
+                             "compare": "baseline", "direction": "below", "chart": chart, **extra}, "t")
+
+
+def test_control_chart_rules_beyond_two_of_three_and_ewma_against_their_definitions():
+    beyond = _chart("beyond", warning=3.0)
+    assert evaluate.level(beyond, _rows([0.9, 0.869])).severity == "warning"   # 3.1 σ below
+    assert evaluate.level(beyond, _rows([0.9, 0.875])).severity is None        # 2.5 σ
+    assert evaluate.level(beyond, _rows([0.9, 0.95])).severity is None         # above: direction below only
+    two = _chart("two_of_three", warning=2.0)
+    assert evaluate.level(two, _rows([0.875, 0.9, 0.878])).severity == "warning"  # 2 of the last 3 beyond 2 σ
+    assert evaluate.level(two, _rows([0.875, 0.9, 0.9])).severity is None
+    assert evaluate.level(two, _rows([0.875, 0.925, 0.9])).severity is None      # the other side does not count
+    lam, values = 0.2, [0.89, 0.888, 0.886, 0.885, 0.884, 0.883]                # a slide no single window breaks
+    ewma = _chart("ewma", warning=3.0, ewma_lambda=lam)
+    z, t = 0.9, 0
+    for v in values:
+        z, t = lam * v + (1 - lam) * z, t + 1
+    limit = 3.0 * 0.01 * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * t)))
+    assert (0.9 - z > limit) == (evaluate.level(ewma, _rows(values)).severity == "warning")
+    assert evaluate.level(ewma, _rows(values)).severity == "warning"
+    assert evaluate.level(beyond, _rows(values)).severity is None, "no single window is beyond 3 σ"
+
+
+def test_silences_and_inhibition_keep_alerts_out_of_notifications(store):
+    from heron_collector.alerts import manage, notify
+
+    now = dt.datetime.now(dt.timezone.utc)
+    drift = rules.parse_rule({"name": "drift", "signal": "feature_drift", "channels": []}, "t")
+    missing = rules.parse_rule({"name": "missing", "signal": "metric", "kind": "data_quality",
+                                "metric": "missing_rate", "compare": "above", "warning": 0.05,
+                                "inhibits": ["drift"]}, "t")
+    firing = [evaluate.State(evaluate.fingerprint(r, m, "v1", s), r, m, "v1", s, "warning", "firing", now, 1.0, 0.5,
+                             None, f"{r} of {s}", {}) for r, m, s in
+              (("drift", "a", "x"), ("missing", "a", "x"), ("drift", "a", "y"), ("drift", "b", "x"))]
+    store.insert(f"{DB}.ml_alerts", [[s.fingerprint, s.rule, s.model, s.version, s.subject, s.severity, s.state,
+                                      s.value, s.threshold, None, s.summary, {}, s.since, now] for s in firing],
+                 column_names=["fingerprint", "rule", "model_name", "model_version", "subject", "severity", "state",
+                               "value", "threshold", "window_start", "summary", "labels", "since", "at"])
+    manage.run(store, DB, {"action": "silence", "model": "b", "for": "1h"})
+    plans = notify.plan(store, DB, [drift, missing], firing, now)
+    listed = sorted((a.model, a.rule, a.subject) for n, _ in plans for a in n.alerts)
+    # x of model a drifts because it is missing: only the cause; model b is silenced
+    assert listed == [("a", "drift", "y"), ("a", "missing", "x")]
+    with pytest.raises(ValueError, match="--for"):
+        manage.run(store, DB, {"action": "silence", "model": "b", "for": "soon"})
+
+
+def test_feedback_labels_an_episode_and_precision_is_per_rule(store):
+    from heron_collector.alerts import manage
+
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for i in range(3):
+        fp = evaluate.fingerprint("r", "m", "v1", f"f{i}")
+        rows.append([fp, "r", "m", "v1", f"f{i}", "warning", "firing", 1.0, 0.5, None, "", {}, now, now])
+    store.insert(f"{DB}.ml_alerts", rows, column_names=["fingerprint", "rule", "model_name", "model_version",
+                                                        "subject", "severity", "state", "value", "threshold",
+                                                        "window_start", "summary", "labels", "since", "at"])
+    for row, real in zip(rows, (True, True, False), strict=True):
+        manage.run(store, DB, {"action": "label", "fingerprint": row[0], "real": real})
+    assert store.query(f"SELECT rule, episodes, labelled, real, precision FROM {DB}.ml_alert_precision").result_rows \
+        == [("r", 3, 3, 2, pytest.approx(2 / 3))]
+    with pytest.raises(ValueError, match="has fired"):
+        manage.run(store, DB, {"action": "label", "fingerprint": "0" * 16, "real": True})
