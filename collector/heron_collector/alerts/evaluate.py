@@ -225,10 +225,10 @@ def _next(rule: Rule, old: State | None, lv: Level, now: dt.datetime) -> State |
         return make("resolved", now, old.severity) if rule.keep_firing_for_seconds <= 0 else \
             make("recovering", now, old.severity)
     if old.state == "recovering":
+        if elapsed >= rule.keep_firing_for_seconds:  # the hold ran out: that episode is over, even if the
+            return make("resolved", now, old.severity)  # condition is back (a new one starts with its `for`)
         if held:
             return make("firing", old.since)
-        if elapsed >= rule.keep_firing_for_seconds:
-            return make("resolved", now, old.severity)
     return None
 
 
