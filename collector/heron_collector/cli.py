@@ -377,7 +377,9 @@ def parser() -> argparse.ArgumentParser:
                                    "heron alerts backtest --from 2026-10-01 --to 2026-11-01   what would have fired",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("action", nargs="?", default="list",
-                   choices=("list", "check", "test", "silence", "label", "backtest"))
+                   choices=("list", "check", "test", "silence", "label", "backtest"),
+                   help="list (default): transitions of the last day; check FILE; test --rule NAME; silence; "
+                        "label; backtest --from --to")
     p.add_argument("file", nargs="?", help="check, test: the rule file (test: default HERON_ALERT_RULES)")
     p.add_argument("--model", help="silence: the model")
     p.add_argument("--rule", help="test: the rule whose channels get a test notification; silence: only this rule")

@@ -67,23 +67,21 @@ def fingerprint(rule: str, model: str, version: str, subject: str) -> str:
     return hashlib.sha256("\x1f".join((rule, model, version, subject)).encode()).hexdigest()[:16]
 
 
-def _signal_rows(client: Any, db: str, rule: Rule, as_of: dt.datetime) -> list[dict[str, Any]]:
-    where = ["signal = {signal:String}", "window_start >= {since:DateTime64(3, 'UTC')}",
-             "window_end <= {as_of:DateTime64(3, 'UTC')}"]  # complete windows only
-    params: dict[str, Any] = {"signal": rule.signal, "since": as_of - dt.timedelta(seconds=HORIZON_SECONDS),
-                              "as_of": as_of}
-    if rule.kind:
-        where.append("kind = {kind:String}")
-        params["kind"] = rule.kind
-    if rule.metrics:
-        where.append("metric IN {metrics:Array(String)}")
-        params["metrics"] = list(rule.metrics)
-    if rule.subjects:
-        where.append("subject IN {subjects:Array(String)}")
-        params["subjects"] = list(rule.subjects)
-    result = client.query(f"SELECT {', '.join(_COLUMNS)} FROM {db}.ml_alert_signals WHERE {' AND '.join(where)} "
-                          "ORDER BY window_start", parameters=params)
+def _signal_rows(client: Any, db: str, signals: set[str], as_of: dt.datetime) -> list[dict[str, Any]]:
+    """The rows of `signals` for the complete windows of the horizon: one query per evaluation."""
+    result = client.query(
+        f"SELECT {', '.join(_COLUMNS)} FROM {db}.ml_alert_signals WHERE signal IN {{signals:Array(String)}} "
+        "AND window_start >= {since:DateTime64(3, 'UTC')} AND window_end <= {as_of:DateTime64(3, 'UTC')} "
+        "ORDER BY window_start",  # complete windows only
+        parameters={"signals": sorted(signals), "since": as_of - dt.timedelta(seconds=HORIZON_SECONDS),
+                    "as_of": as_of})
     return [dict(zip(_COLUMNS, row, strict=True)) for row in result.result_rows]
+
+
+def _of(rule: Rule, row: dict[str, Any]) -> bool:
+    return (row["signal"] == rule.signal and (not rule.kind or row["kind"] == rule.kind)
+            and (not rule.metrics or row["metric"] in rule.metrics)
+            and (not rule.subjects or row["subject"] in rule.subjects))
 
 
 def alert_subject(rule: Rule, row: dict[str, Any]) -> str:
@@ -241,12 +239,13 @@ def evaluate(client: Any, database: str, rules: list[Rule], now: dt.datetime | N
     stored = states is None
     now = _aware(now or dt.datetime.now(UTC))
     levels: dict[tuple[str, str, str, str], Level] = {}
-    for rule in rules:
-        if not rule.enabled:
-            continue
+    enabled = [rule for rule in rules if rule.enabled]
+    signal_rows = _signal_rows(client, db, {rule.signal for rule in enabled}, now) if enabled else []
+    for rule in enabled:
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in _signal_rows(client, db, rule, now):
-            groups[(row["model_name"], row["model_version"], alert_subject(rule, row))].append(row)
+        for row in signal_rows:
+            if _of(rule, row):
+                groups[(row["model_name"], row["model_version"], alert_subject(rule, row))].append(row)
         for (model, version, subject), rows in groups.items():
             lv = level(rule, rows)
             if lv is not None:
