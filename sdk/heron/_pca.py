@@ -99,25 +99,12 @@ def fit(table: Table, policy: Policy) -> dict[str, Any] | None:
     }
 
 
-class PcaBody(_setup.Lazy):
-    """The fit, rendered on the export thread (one row record; docs/wire-format.md)."""
-
-    __slots__ = ("body", "max_bytes")
-
-    def __init__(self, body: dict[str, Any], max_bytes: int) -> None:
-        self.body = body
-        self.max_bytes = max_bytes
-
-    def render(self) -> list[tuple[str, int, str]]:
-        return _record.chunks(self.body, 1, False, self.max_bytes)
-
-
 def log_fit(state: Any, attrs: dict[str, Any], table: Table, timestamp_ns: int) -> None:
     """Fit and emit the ``pca`` reference record of one upload (nothing when there is no fit)."""
     try:
         body = fit(table, state.policy)
         if body is not None:
             _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "pca"},
-                        PcaBody(body, state.settings.max_record_bytes), 1, timestamp_ns)
+                        _setup.RowBody(body, state.settings.max_record_bytes), 1, timestamp_ns)
     except Exception as exc:
         _stats.fault("reference_pca", exc)

@@ -211,17 +211,6 @@ def profile(
     return body
 
 
-class ProfileBody(_setup.Lazy):
-    __slots__ = ("body", "max_bytes")
-
-    def __init__(self, body: dict[str, Any], max_bytes: int) -> None:
-        self.body = body
-        self.max_bytes = max_bytes
-
-    def render(self) -> list[tuple[str, int, str]]:
-        return _record.chunks(self.body, 1, False, self.max_bytes)
-
-
 class SampleBody(_setup.Lazy):
     __slots__ = ("kinds", "labels", "max_bytes", "policy", "predictions", "scores", "table")
 
@@ -349,7 +338,7 @@ def log_reference(
         if profile_data and n > 0:
             prof = profile(table, predictions, labels, scores, state.policy, bins, s.max_categories, m.task)
             _setup.emit(state, "heron.reference", {**attrs, "heron.reference.kind": "profile"},
-                        ProfileBody(prof, s.max_record_bytes), 1, now)
+                        _setup.RowBody(prof, s.max_record_bytes), 1, now)
             _pca.log_fit(state, attrs, table, now)  # multivariate drift: docs/statistics.md
     except Exception as exc:
         _stats.fault("reference", exc)

@@ -44,6 +44,19 @@ class Lazy:
         raise NotImplementedError
 
 
+class RowBody(Lazy):
+    """A ready body (a profile, a fit) sent as one row record, rendered on the export thread."""
+
+    __slots__ = ("body", "max_bytes")
+
+    def __init__(self, body: dict[str, Any], max_bytes: int) -> None:
+        self.body = body
+        self.max_bytes = max_bytes
+
+    def render(self) -> list[tuple[str, int, str]]:
+        return _record.chunks(self.body, 1, False, self.max_bytes)
+
+
 class State:
     """Everything a monitored call needs, resolved once (at first use or configure())."""
 
