@@ -77,3 +77,54 @@ def test_a_default_rule_fires_on_its_fault_and_resolves_when_it_clears(store, ru
         allowed |= {"missing_values"}
     assert others <= allowed, {t.rule: t.summary for ts in by_day.values() for t in ts if t.rule in others}
 
+
+
+SPAN_COLUMNS = ["Timestamp", "TraceId", "SpanId", "SpanName", "SpanKind", "ServiceName", "SpanAttributes", "Duration",
+                "StatusCode"]
+SLA = {  # rule: (fault, days ago with the fault, severity)
+    "sla_error_rate": ("errors", (3,), "critical"),
+    "sla_latency_p99": ("slow", (4, 3), "warning"),
+}
+
+
+@pytest.mark.parametrize("rule_name", sorted(SLA))
+def test_an_sla_rule_fires_over_its_slo_and_resolves(store, rule_name):
+    fault, bad_days, severity = SLA[rule_name]
+    spans = []
+    for days_ago in range(DAYS, 0, -1):
+        bad = days_ago in bad_days
+        for i in range(100):
+            ts = day_start(days_ago) + dt.timedelta(seconds=i * DAY // 100)
+            duration_ms = 2_000 if bad and fault == "slow" else 20 + i % 7
+            status = "Error" if bad and fault == "errors" and i % 2 else "Unset"
+            spans.append([ts, "ab" * 16, f"{i:016x}", "heron.predict", "Internal", "svc",
+                          {"ml.model.name": "m", "ml.model.version": "v1", "heron.rows": "1"},
+                          duration_ms * 1_000_000, status])
+    store.insert(f"{DB}.otel_traces", spans, column_names=SPAN_COLUMNS)
+    store.insert(f"{DB}.ml_models", [["m", "v1", "", "", dt.datetime.now(dt.timezone.utc)]],
+                 column_names=["model_name", "model_version", "task", "positive_class", "registered_at"])
+    config.set_values(store, DB, "m", {"window_seconds": str(DAY), "lookback_seconds": str((DAYS + 2) * DAY)})
+    analytics.refresh(store, DB, wait=True)
+    defaults = rules.default_rules()
+    by_day = {}
+    for days_ago in range(DAYS, 0, -1):
+        at = day_start(days_ago - 1) + dt.timedelta(minutes=1)
+        by_day[days_ago] = [t for t in evaluate.evaluate(store, DB, defaults, now=at) if t.rule == rule_name]
+    fired_on = sorted({d for d, ts in by_day.items() for t in ts if t.state == "firing" and t.severity == severity})
+    rule = next(r for r in defaults if r.name == rule_name)
+    assert fired_on == [bad_days[0] if rule.for_seconds <= 0 else bad_days[1]], by_day
+    assert any(t.state == "resolved" for d in range(bad_days[-1] - 1, 0, -1) for t in by_day[d]), by_day
+
+
+def test_a_model_that_stops_sending_fires_no_predictions_until_it_sends_again(store):
+    rng = np.random.default_rng(1)
+    rows = [r for d in range(DAYS, 4, -1) for r in _window(rng, d, None)]  # nothing in the last four days
+    store.insert(f"{DB}.ml_predictions", rows, column_names=COLUMNS)
+    config.set_values(store, DB, "m", {"window_seconds": str(DAY)})
+    defaults = [r for r in rules.default_rules() if r.name == "no_predictions"]
+    [fired] = evaluate.evaluate(store, DB, defaults)
+    assert (fired.rule, fired.state, fired.severity, fired.model) == ("no_predictions", "firing", "critical", "m")
+    assert fired.value > 3 * DAY
+    store.insert(f"{DB}.ml_predictions", _window(rng, 0, None)[:5], column_names=COLUMNS)
+    [back] = evaluate.evaluate(store, DB, defaults)
+    assert back.state == "resolved"
