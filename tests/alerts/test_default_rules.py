@@ -128,3 +128,33 @@ def test_a_model_that_stops_sending_fires_no_predictions_until_it_sends_again(st
     store.insert(f"{DB}.ml_predictions", _window(rng, 0, None)[:5], column_names=COLUMNS)
     [back] = evaluate.evaluate(store, DB, defaults)
     assert back.state == "resolved"
+
+
+def test_estimated_performance_leaving_its_baseline_fires_before_any_label(store):
+    """No labels at all: CBPE's estimate from calibrated scores falls when the model grows unsure."""
+    rng = np.random.default_rng(9)
+    store.insert(f"{DB}.ml_models", [["m", "v1", "binary_classification", "1", dt.datetime.now(dt.timezone.utc)]],
+                 column_names=["model_name", "model_version", "task", "positive_class", "registered_at"])
+    rows = []
+    for days_ago in range(DAYS, 0, -1):
+        unsure = days_ago == 3
+        for i in range(300):
+            score = float(rng.beta(6, 6) if unsure else rng.beta(0.4, 0.4))
+            ts = day_start(days_ago) + dt.timedelta(seconds=i * DAY // 300)
+            rows.append(["m", "v1", ts, f"{days_ago}-{i}", "1" if score >= 0.5 else "0", None, score, {}])
+    store.insert(f"{DB}.ml_predictions", rows, column_names=["model_name", "model_version", "timestamp",
+                                                             "prediction_id", "prediction", "prediction_value",
+                                                             "score", "tags"])
+    config.set_values(store, DB, "m", {"window_seconds": str(DAY), "lookback_seconds": str((DAYS + 2) * DAY),
+                                       "baseline_start": day_start(DAYS).isoformat(),
+                                       "baseline_end": day_start(3).isoformat()})
+    analytics.refresh(store, DB, wait=True)
+    defaults = rules.default_rules()
+    by_day = {}
+    for days_ago in range(DAYS, 0, -1):
+        at = day_start(days_ago - 1) + dt.timedelta(minutes=1)
+        by_day[days_ago] = [t for t in evaluate.evaluate(store, DB, defaults, now=at)
+                            if t.rule == "estimated_performance_baseline"]
+    fired_on = sorted({d for d, ts in by_day.items() for t in ts if t.state == "firing"})
+    assert fired_on == [3], {d: [(t.subject, t.state, t.summary) for t in ts] for d, ts in by_day.items()}
+    assert any(t.state == "resolved" for t in by_day[2] + by_day[1])
