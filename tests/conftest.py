@@ -166,3 +166,26 @@ def collector_process(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory):
+    """The store `make demo` leaves behind, built once per test session in a subprocess (chDB holds
+    one data path per process, and the demo's collector needs its own). Read it through
+    `open_demo_store`, which copies it so a test's refresh or insert cannot leak into another's."""
+    path = tmp_path_factory.mktemp("demo") / "store"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+    done = subprocess.run([sys.executable, "-m", "heron_collector.demo", "--data-dir", str(path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        pytest.fail(f"the demo failed (run `make demo` to see it):\n{done.stdout}\n{done.stderr}")
+    return path
+
+
+def open_demo_store(demo_data_dir, into):
+    """A client on a private copy of the demo's store (close it before opening another store)."""
+    import shutil
+
+    copy = os.path.join(into, "demo-store")
+    shutil.copytree(demo_data_dir, copy, symlinks=True)  # the store's links are relative
+    return clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(copy, 'chdb')}")
