@@ -1,10 +1,11 @@
 """Each model's monitoring settings, shown and changed through one typed table of settings.
 
-The settings live in ClickHouse tables the scheduled views read (queries/views/00_config.sql,
-30_performance.sql, 40_slo.sql); this module is the only writer. Every value is parsed and
-range-checked here, the model name too, and written with bound parameters — never as SQL text.
-`set_values` keeps what it does not change: a model's ml_monitor_config row replaces the '*' row
-as a whole, so a new row starts from the model's current effective values.
+The settings live in ClickHouse tables the scheduled views read (ml_monitor_config in
+queries/views/00_config.sql, ml_slo in 40_slo.sql); this module is the only writer. Every value is
+parsed and range-checked here, the model name too, and written with bound parameters — never as
+SQL text. In both tables a NULL column inherits (model row → '*' row → the built-in default of
+ml_monitor_defaults / ml_slo_defaults, the only place a default is written), so `set_values`
+writes what the model set itself and leaves the rest NULL.
 """
 
 from __future__ import annotations
@@ -69,49 +70,48 @@ class Setting:
     ch_type: str  # the bound parameter's ClickHouse type
     parse: Callable[[str], Any]
     allowed: str
-    default: Any
     doc: str
 
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("window_seconds", "ml_monitor_config", "window_seconds", "UInt32", _whole(60, 366 * DAY),
-            "whole seconds from 60 to 31622400 (366 days)", 3600, "width of the analysis windows"),
+            "whole seconds from 60 to 31622400 (366 days)", "width of the analysis windows"),
     Setting("lookback_seconds", "ml_monitor_config", "lookback_seconds", "UInt32", _whole(0, 3660 * DAY),
-            "whole seconds from 0 to 316224000", 259200, "windows overlapping [now − look-back, now] are recomputed"),
+            "whole seconds from 0 to 316224000", "windows overlapping [now − look-back, now] are recomputed"),
     Setting("reference", "ml_monitor_config", "reference", "String", _choice("auto", "profile", "sample", "window"),
-            "auto, profile, sample or window", "auto", "what drift compares against"),
+            "auto, profile, sample or window", "what drift compares against"),
     Setting("reference_start", "ml_monitor_config", "reference_start", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
-            "an ISO time such as 2026-11-01T00:00:00Z, or null", None, "start of a 'window' reference"),
+            "an ISO time such as 2026-11-01T00:00:00Z, or null", "start of a 'window' reference"),
     Setting("reference_end", "ml_monitor_config", "reference_end", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
-            "an ISO time such as 2026-11-08T00:00:00Z, or null", None, "end of a 'window' reference"),
-    Setting("bins", "ml_monitor_config", "bins", "UInt16", _whole(2, 1000), "a whole number from 2 to 1000", 20,
+            "an ISO time such as 2026-11-08T00:00:00Z, or null", "end of a 'window' reference"),
+    Setting("bins", "ml_monitor_config", "bins", "UInt16", _whole(2, 1000), "a whole number from 2 to 1000",
             "quantile bins per numeric feature"),
     Setting("small_sample", "ml_monitor_config", "small_sample", "UInt32", _whole(0, 10**9),
-            "a whole number from 0 to 1000000000", 1000, "up to this many rows the verdict is a p-value test"),
+            "a whole number from 0 to 1000000000", "up to this many rows the verdict is a p-value test"),
     Setting("ks_exact_max_reference", "ml_monitor_config", "ks_exact_max_reference", "UInt32", _whole(0, 10**9),
-            "a whole number from 0 to 1000000000", 20000, "exact KS up to this many reference values"),
+            "a whole number from 0 to 1000000000", "exact KS up to this many reference values"),
     Setting("drift_share", "ml_monitor_config", "drift_share", "Float64", _number(0, 1, low_open=True),
-            "a number above 0 and at most 1", 0.5, "share of drifted features that flags the dataset"),
+            "a number above 0 and at most 1", "share of drifted features that flags the dataset"),
     Setting("baseline_start", "ml_monitor_config", "baseline_start", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
-            "an ISO time such as 2026-11-01T00:00:00Z, or null", None,
+            "an ISO time such as 2026-11-01T00:00:00Z, or null",
             "start of the production period whose windows set the baselines"),
     Setting("baseline_end", "ml_monitor_config", "baseline_end", "Nullable(DateTime64(6, 'UTC'))", _timestamp,
-            "an ISO time such as 2026-11-08T00:00:00Z, or null", None, "end of that period"),
+            "an ISO time such as 2026-11-08T00:00:00Z, or null", "end of that period"),
     Setting("baseline_k", "ml_monitor_config", "baseline_k", "Float64", _number(0, 100, low_open=True),
-            "a number above 0 (3 = three sigma)", 3.0, "control limits are mean ± k·σ over the baseline's windows"),
-    Setting("label_lookback_seconds", "ml_performance_config", "label_lookback_seconds", "UInt32",
-            _whole(0, 3660 * DAY), "whole seconds from 0 (inherit) to 316224000", 1209600,
-            "how late labels may arrive and still count"),
+            "a number above 0 (3 = three sigma)", "control limits are mean ± k·σ over the baseline's windows"),
+    Setting("label_lookback_seconds", "ml_monitor_config", "label_lookback_seconds", "UInt32",
+            _whole(0, 3660 * DAY), "whole seconds from 0 to 316224000",
+            "how late labels may arrive and still count (the performance views' look-back)"),
     Setting("slo_p99_ms", "ml_slo", "p99_ms", "Nullable(Float64)", _number(0, 1e9, low_open=True),
-            "milliseconds above 0", 1000.0, "p99 latency target"),
+            "milliseconds above 0", "p99 latency target"),
     Setting("slo_error_rate", "ml_slo", "error_rate", "Nullable(Float64)", _number(0, 1),
-            "a share from 0 to 1", 0.01, "error-rate target"),
+            "a share from 0 to 1", "error-rate target"),
     Setting("slo_min_throughput", "ml_slo", "min_throughput", "Nullable(Float64)", _number(0, 1e12),
-            "calls per second, 0 or more (0 = off)", 0.0, "throughput floor"),
+            "calls per second, 0 or more (0 = off)", "throughput floor"),
 )}
-TABLES = ("ml_monitor_config", "ml_performance_config", "ml_slo")
-# The value that means "inherit from '*'" in the tables that inherit per column.
-INHERIT = {"ml_slo": None, "ml_performance_config": 0}
+# Each settings table and the one-row view of its built-in defaults.
+TABLES = {"ml_monitor_config": "ml_monitor_defaults", "ml_slo": "ml_slo_defaults"}
+INHERIT = "inherit"  # the value that clears a model's own setting
 
 
 # Drift verdict overrides (ml_drift_config): `drift.<feature>=<method>:<threshold>`, feature '*' = all.
@@ -166,6 +166,9 @@ def parse_values(values: dict[str, Any]) -> dict[str, Any]:
         if setting is None:
             raise ConfigError(f"unknown setting {name!r}; the settings are: {', '.join(SETTINGS)}, "
                               "and drift.<feature>=<method>:<threshold>")
+        if str(text).strip().lower() == INHERIT:
+            parsed[name] = None  # NULL: back to the '*' row's value, else the built-in default
+            continue
         try:
             parsed[name] = setting.parse(text)
         except (ValueError, TypeError):
@@ -180,22 +183,23 @@ def _rows(client, db: str, table: str, model: str) -> dict[str, dict[str, Any]]:
     return {row[0]: dict(zip(result.column_names, row, strict=True)) for row in result.result_rows}
 
 
+def _defaults(client, db: str, view: str) -> dict[str, Any]:
+    result = client.query(f"SELECT * FROM {db}.{view}")
+    return dict(zip(result.column_names, result.result_rows[0], strict=True))
+
+
 def show(client, database: str, model: str) -> list[dict[str, Any]]:
     """Each setting's effective value for `model` and where it comes from (model, '*', built-in)."""
     db, model = identifier(database, "database"), check_model(model)
     rows = {table: _rows(client, db, table, model) for table in TABLES}
+    defaults = {table: _defaults(client, db, view) for table, view in TABLES.items()}
     out = []
     for setting in SETTINGS.values():
         own, star = rows[setting.table].get(model), rows[setting.table].get("*")
-        if setting.table == "ml_monitor_config":  # a model's row replaces the '*' row whole
-            chosen = own or star
-            source = "model" if own else ("'*'" if star else "built-in")
-            value = chosen[setting.column] if chosen else setting.default
-        else:  # per column: model, then '*', then built-in (INHERIT marks an unset column)
-            value, source = setting.default, "built-in"
-            for name, row in (("'*'", star), ("model", own)):
-                if row is not None and row[setting.column] != INHERIT[setting.table]:
-                    value, source = row[setting.column], name
+        value, source = defaults[setting.table][setting.column], "built-in"
+        for name, row in (("'*'", star), ("model", own)):  # NULL inherits, column by column
+            if row is not None and row[setting.column] is not None:
+                value, source = row[setting.column], name
         if isinstance(value, dt.datetime):
             value = value.isoformat()
         out.append({"setting": setting.name, "value": value, "source": source if model != "*" or source != "model"
@@ -214,6 +218,10 @@ def show(client, database: str, model: str) -> list[dict[str, Any]]:
     return out
 
 
+def _nullable(ch_type: str) -> str:
+    return ch_type if ch_type.startswith("Nullable(") else f"Nullable({ch_type})"
+
+
 def set_values(client, database: str, model: str, values: dict[str, Any]) -> list[dict[str, Any]]:
     """Validate and write `values` for `model` (one new row per table touched); returns `show`."""
     db, model = identifier(database, "database"), check_model(model)
@@ -222,7 +230,6 @@ def set_values(client, database: str, model: str, values: dict[str, Any]) -> lis
         client.command(f"INSERT INTO {db}.ml_drift_config (model_name, feature_type, feature, method, threshold) "
                        "SELECT {m:String}, '*', {f:String}, {method:String}, {t:Float64}",
                        parameters={"m": model, "f": feature, "method": method, "t": threshold})
-    effective = {s["setting"]: s["value"] for s in show(client, db, model)}
     for table in TABLES:
         touched = [s for s in SETTINGS.values() if s.table == table and s.name in parsed]
         if not touched:
@@ -231,17 +238,13 @@ def set_values(client, database: str, model: str, values: dict[str, Any]) -> lis
         own = _rows(client, db, table, model).get(model)
         params: dict[str, Any] = {"model": model}
         for i, setting in enumerate(columns):
-            if setting.name in parsed:
-                value = parsed[setting.name]
-            elif table == "ml_monitor_config":  # the row replaces '*' whole: start from what is in force
-                value = effective[setting.name]
-            else:  # keep inheriting what the model did not set itself
-                value = own[setting.column] if own else INHERIT[table]
+            # what the model did not set itself keeps inheriting (NULL)
+            value = parsed[setting.name] if setting.name in parsed else (own[setting.column] if own else None)
             if setting.ch_type.startswith("Nullable(DateTime64") and isinstance(value, str):
                 value = _timestamp(value)
             params[f"v{i}"] = value
         names = ", ".join(s.column for s in columns)
-        binds = ", ".join(f"{{v{i}:{s.ch_type}}}" for i, s in enumerate(columns))
+        binds = ", ".join(f"{{v{i}:{_nullable(s.ch_type)}}}" for i, s in enumerate(columns))
         client.command(f"INSERT INTO {db}.{table} (model_name, {names}) SELECT {{model:String}}, {binds}",
                        parameters=params)
     monitor = show(client, db, model)

@@ -1,56 +1,104 @@
 -- Analytics configuration, read by every scheduled view (drift, data quality, performance, SLA).
 --
--- ml_monitor_config: one row per model ('*' = the default for every model without its own row).
--- A model's own row replaces the '*' row as a whole (columns you omit take the defaults below).
---   window_seconds          width of the analysis windows (UTC, aligned to the Unix epoch). 3600.
+-- ml_monitor_config: one row per model, '*' = every model. A NULL column inherits, column by
+-- column: the model's row, else the '*' row, else the built-in default of ml_monitor_defaults
+-- (below: the only place a default is written). Write it with `heron config set` (config.py).
+--   window_seconds          width of the analysis windows (UTC, aligned to the Unix epoch).
 --   lookback_seconds        each refresh recomputes the windows that overlap [now − lookback, now],
---                           so late labels and back-filled predictions are picked up. 259200 (3 d).
+--                           so late labels and back-filled predictions are picked up.
+--   label_lookback_seconds  the performance views' look-back is at least this long: labels arrive
+--                           days after their predictions.
 --   reference               'auto' (the uploaded sample when it is the whole reference or has at
 --                           least 10,000 rows, else the uploaded profile, else the sample),
 --                           'profile', 'sample', or 'window' = production data of
 --                           [reference_start, reference_end).
 --   bins                    quantile bins per numeric feature when Heron bins a reference (point
---                           masses get a bin of their own besides: 10_reference_bins.sql). 20.
+--                           masses get a bin of their own besides: 10_reference_bins.sql).
 --   small_sample            when min(n_current, n_reference) <= this, the verdict is a p-value test
 --                           (KS / chi-square, Holm across the window's features); above it an
---                           effect size (normed Wasserstein / Jensen–Shannon). 1000.
+--                           effect size (normed Wasserstein / Jensen–Shannon).
 --   ks_exact_max_reference  exact KS (ECDF difference) when the reference sample has at most this
---                           many values of the feature; binned KS otherwise. 20000.
+--                           many values of the feature; binned KS otherwise.
 --   drift_share             a window's dataset drift is flagged when at least this share of its
---                           features drifted. 0.5.
+--                           features drifted.
 --   baseline_start, baseline_end  a period of production [start, end) whose windows set each
 --                           metric's baseline and control limits (50_baselines.sql). NULL: none.
---   baseline_k              the control limits are mean ± k·σ over the baseline's windows. 3.
+--   baseline_k              the control limits are mean ± k·σ over the baseline's windows.
 -- ml_drift_config: per model/feature overrides of the verdict method and its threshold; the most
 -- specific matching row wins (model over '*', then feature over '*', then feature_type over '*').
 -- See docs/statistics.md for methods and defaults.
 CREATE TABLE IF NOT EXISTS {{db}}.ml_monitor_config {{on_cluster}} (
     model_name              String,
-    window_seconds          UInt32 DEFAULT 3600,
-    lookback_seconds        UInt32 DEFAULT 259200,
-    reference               Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3) DEFAULT 'auto',
+    window_seconds          Nullable(UInt32),
+    lookback_seconds        Nullable(UInt32),
+    reference               Nullable(Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3)),
     reference_start         Nullable(DateTime64(6, 'UTC')),
     reference_end           Nullable(DateTime64(6, 'UTC')),
-    bins                    UInt16 DEFAULT 20,
-    small_sample            UInt32 DEFAULT 1000,
-    ks_exact_max_reference  UInt32 DEFAULT 20000,
-    drift_share             Float64 DEFAULT 0.5,
+    bins                    Nullable(UInt16),
+    small_sample            Nullable(UInt32),
+    ks_exact_max_reference  Nullable(UInt32),
+    drift_share             Nullable(Float64),
     updated_at              DateTime64(3, 'UTC') DEFAULT now64(3),
     baseline_start          Nullable(DateTime64(6, 'UTC')),
     baseline_end            Nullable(DateTime64(6, 'UTC')),
-    baseline_k              Float64 DEFAULT 3
+    baseline_k              Nullable(Float64),
+    label_lookback_seconds  Nullable(UInt32)
 ) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
 ORDER BY model_name;
 
--- Stores made before the baseline settings existed gain them here.
+-- The built-in defaults, one row; why each: docs/statistics.md.
+CREATE OR REPLACE VIEW {{db}}.ml_monitor_defaults {{on_cluster}} AS
+SELECT toUInt32(3600) AS window_seconds,
+       toUInt32(259200) AS lookback_seconds,            -- 3 days
+       toUInt32(1209600) AS label_lookback_seconds,     -- 14 days
+       'auto' AS reference,
+       CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS reference_start,
+       CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS reference_end,
+       toUInt16(20) AS bins,
+       toUInt32(1000) AS small_sample,
+       toUInt32(20000) AS ks_exact_max_reference,
+       0.5 AS drift_share,
+       CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS baseline_start,
+       CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS baseline_end,
+       3. AS baseline_k;
+
+-- Stores made before every column inherited: their rows keep the values they hold (a model's row
+-- used to replace the '*' row whole, so its columns are all set), and ml_performance_config's
+-- label_lookback_seconds moves here.
 ALTER TABLE {{db}}.ml_monitor_config {{on_cluster}}
     ADD COLUMN IF NOT EXISTS baseline_start Nullable(DateTime64(6, 'UTC')),
     ADD COLUMN IF NOT EXISTS baseline_end Nullable(DateTime64(6, 'UTC')),
-    ADD COLUMN IF NOT EXISTS baseline_k Float64 DEFAULT 3;
+    ADD COLUMN IF NOT EXISTS baseline_k Nullable(Float64),
+    ADD COLUMN IF NOT EXISTS label_lookback_seconds Nullable(UInt32);
 
--- The '*' row, inserted once: a later edit of it by the user is never overwritten.
-INSERT INTO {{db}}.ml_monitor_config (model_name)
-SELECT '*' WHERE (SELECT count() FROM {{db}}.ml_monitor_config WHERE model_name = '*') = 0;
+ALTER TABLE {{db}}.ml_monitor_config {{on_cluster}}
+    MODIFY COLUMN window_seconds Nullable(UInt32) DEFAULT NULL,
+    MODIFY COLUMN lookback_seconds Nullable(UInt32) DEFAULT NULL,
+    MODIFY COLUMN reference Nullable(Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3)) DEFAULT NULL,
+    MODIFY COLUMN bins Nullable(UInt16) DEFAULT NULL,
+    MODIFY COLUMN small_sample Nullable(UInt32) DEFAULT NULL,
+    MODIFY COLUMN ks_exact_max_reference Nullable(UInt32) DEFAULT NULL,
+    MODIFY COLUMN drift_share Nullable(Float64) DEFAULT NULL,
+    MODIFY COLUMN baseline_k Nullable(Float64) DEFAULT NULL;
+
+-- (The name is quoted so migrations do not count the table among this file's: it is dropped below.)
+CREATE TABLE IF NOT EXISTS {{db}}.`ml_performance_config` {{on_cluster}} (
+    model_name String, label_lookback_seconds UInt32, updated_at DateTime64(3, 'UTC')
+) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
+ORDER BY model_name;
+
+INSERT INTO {{db}}.ml_monitor_config (model_name, window_seconds, lookback_seconds, reference, reference_start,
+                                      reference_end, bins, small_sample, ks_exact_max_reference, drift_share,
+                                      baseline_start, baseline_end, baseline_k, label_lookback_seconds)
+SELECT p.model_name, m.window_seconds, m.lookback_seconds, m.reference, m.reference_start, m.reference_end,
+       m.bins, m.small_sample, m.ks_exact_max_reference, m.drift_share, m.baseline_start, m.baseline_end,
+       m.baseline_k, p.label_lookback_seconds
+FROM (SELECT model_name, argMax(label_lookback_seconds, updated_at) AS label_lookback_seconds
+      FROM {{db}}.`ml_performance_config` GROUP BY model_name HAVING label_lookback_seconds > 0) AS p
+LEFT JOIN (SELECT * FROM {{db}}.ml_monitor_config FINAL) AS m ON m.model_name = p.model_name
+SETTINGS join_use_nulls = 1;
+
+DROP TABLE IF EXISTS {{db}}.`ml_performance_config` {{on_cluster}} SYNC;
 
 CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_config {{on_cluster}} (
     model_name    String DEFAULT '*',
@@ -61,6 +109,25 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_config {{on_cluster}} (
     updated_at    DateTime64(3, 'UTC') DEFAULT now64(3)
 ) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
 ORDER BY (model_name, feature_type, feature);
+
+-- ml_drift_methods: every drift method, once; the drift views, finalize (p-values), baselines and
+-- `heron config` read it. A method that is not here is computed nowhere.
+--   applies_to         numeric | categorical | any
+--   test               p_value: drifted when the Holm-adjusted p-value < threshold (an alpha);
+--                      effect_size: drifted when the statistic >= threshold
+--   default_threshold  used unless ml_drift_config names another
+--   default_verdict    small: the verdict when min(n_current, n_reference) <= small_sample;
+--                      large: above it; '': stored for reading, never the verdict by default
+--   max_value          the statistic's upper end (control limits are clipped to it)
+-- Why these defaults: docs/statistics.md, "Drift".
+CREATE OR REPLACE VIEW {{db}}.ml_drift_methods {{on_cluster}} AS
+SELECT * FROM values('method String, applies_to String, test String, default_threshold Float64, default_verdict String, max_value Float64',
+    ('ks',             'numeric',     'p_value',     0.05, 'small', 1.),
+    ('chi2',           'categorical', 'p_value',     0.05, 'small', inf),
+    ('wasserstein',    'numeric',     'effect_size', 0.1,  'large', inf),
+    ('jensen_shannon', 'categorical', 'effect_size', 0.1,  'large', 1.),
+    ('psi',            'any',         'effect_size', 0.2,  '',      inf),
+    ('unseen_share',   'categorical', 'effect_size', 0.05, '',      1.));
 
 -- ml_time_bounds: the plausible range of a stored timestamp, [ts_min, ts_max), defined here once
 -- and read by every scheduled view. A prediction (or span) timestamped outside it is left out of
@@ -76,39 +143,48 @@ CREATE OR REPLACE VIEW {{db}}.ml_time_bounds {{on_cluster}} AS
 SELECT toDateTime64('1970-01-02 00:00:00', 6, 'UTC') AS ts_min,
        toDateTime64('2105-01-01 00:00:00', 6, 'UTC') AS ts_max;
 
--- ml_monitor_settings: the effective configuration of every model seen (registered or with
--- predictions), the model's own row over the '*' row over the built-in defaults.
+-- ml_monitor_settings: the effective configuration of every model seen (registered, with
+-- predictions or a reference, or configured), and of '*' (what any other model gets): per column
+-- the model's own row, else the '*' row, else ml_monitor_defaults.
 CREATE OR REPLACE VIEW {{db}}.ml_monitor_settings {{on_cluster}} AS
 SELECT
     m.model_name AS model_name,
-    greatest(argMax(c.window_seconds, c.priority), 1) AS window_seconds,
-    argMax(c.lookback_seconds, c.priority) AS lookback_seconds,
-    argMax(c.reference, c.priority) AS reference,
-    argMax(c.reference_start, c.priority) AS reference_start,
-    argMax(c.reference_end, c.priority) AS reference_end,
-    greatest(argMax(c.bins, c.priority), 2) AS bins,
-    argMax(c.small_sample, c.priority) AS small_sample,
-    argMax(c.ks_exact_max_reference, c.priority) AS ks_exact_max_reference,
-    argMax(c.drift_share, c.priority) AS drift_share,
-    argMax(c.baseline_start, c.priority) AS baseline_start,
-    argMax(c.baseline_end, c.priority) AS baseline_end,
-    argMax(c.baseline_k, c.priority) AS baseline_k
+    greatest(assumeNotNull(argMaxIf(c.window_seconds, c.priority, c.window_seconds IS NOT NULL)), 1) AS window_seconds,
+    assumeNotNull(argMaxIf(c.lookback_seconds, c.priority, c.lookback_seconds IS NOT NULL)) AS lookback_seconds,
+    assumeNotNull(argMaxIf(c.label_lookback_seconds, c.priority, c.label_lookback_seconds IS NOT NULL))
+        AS label_lookback_seconds,
+    assumeNotNull(argMaxIf(c.reference, c.priority, c.reference IS NOT NULL)) AS reference,
+    argMaxIf(c.reference_start, c.priority, c.reference_start IS NOT NULL) AS reference_start,
+    argMaxIf(c.reference_end, c.priority, c.reference_end IS NOT NULL) AS reference_end,
+    greatest(assumeNotNull(argMaxIf(c.bins, c.priority, c.bins IS NOT NULL)), 2) AS bins,
+    assumeNotNull(argMaxIf(c.small_sample, c.priority, c.small_sample IS NOT NULL)) AS small_sample,
+    assumeNotNull(argMaxIf(c.ks_exact_max_reference, c.priority, c.ks_exact_max_reference IS NOT NULL))
+        AS ks_exact_max_reference,
+    assumeNotNull(argMaxIf(c.drift_share, c.priority, c.drift_share IS NOT NULL)) AS drift_share,
+    argMaxIf(c.baseline_start, c.priority, c.baseline_start IS NOT NULL) AS baseline_start,
+    argMaxIf(c.baseline_end, c.priority, c.baseline_end IS NOT NULL) AS baseline_end,
+    assumeNotNull(argMaxIf(c.baseline_k, c.priority, c.baseline_k IS NOT NULL)) AS baseline_k
 FROM
 (
     SELECT DISTINCT model_name FROM {{db}}.ml_predictions
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_models
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference_profile
+    UNION DISTINCT SELECT model_name FROM {{db}}.ml_monitor_config
+    UNION DISTINCT SELECT '*'
 ) AS m
 CROSS JOIN
 (
     SELECT model_name AS cfg_model, toUInt8(if(model_name = '*', 1, 2)) AS priority,
-           window_seconds, lookback_seconds, toString(reference) AS reference, reference_start,
-           reference_end, bins, small_sample, ks_exact_max_reference, drift_share, baseline_start,
-           baseline_end, baseline_k
+           window_seconds, lookback_seconds, label_lookback_seconds, toString(reference) AS reference,
+           reference_start, reference_end, bins, small_sample, ks_exact_max_reference, drift_share,
+           baseline_start, baseline_end, baseline_k
     FROM {{db}}.ml_monitor_config FINAL
     UNION ALL
-    SELECT '*', 0, 3600, 259200, 'auto', NULL, NULL, 20, 1000, 20000, 0.5, NULL, NULL, 3.
+    SELECT '*', 0, window_seconds, lookback_seconds, label_lookback_seconds, reference, reference_start,
+           reference_end, bins, small_sample, ks_exact_max_reference, drift_share, baseline_start,
+           baseline_end, baseline_k
+    FROM {{db}}.ml_monitor_defaults
 ) AS c
 WHERE c.cfg_model = m.model_name OR c.cfg_model = '*'
 GROUP BY m.model_name;

@@ -37,6 +37,7 @@ WITH
     (SELECT groupArray((model_name, window_seconds, lookback_seconds, ks_exact_max_reference))
      FROM {{db}}.ml_monitor_settings) AS settings,
     arrayMap(t -> t.1, settings) AS s_model,
+    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
     arrayMap(t -> toUInt64(t.2), settings) AS s_window,
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
     arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
@@ -86,7 +87,7 @@ WITH
     -- a DateTime64 never overflows)
     current AS (
         SELECT cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, prediction_value, score
         FROM {{db}}.ml_predictions
@@ -94,7 +95,7 @@ WITH
           AND timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
+                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
     ),
     cur_values AS (
         SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x

@@ -28,11 +28,11 @@
 --                   heron_collector.analytics.finalize (scipy), as is the KS p-value
 --   jensen_shannon, psi as above on category shares; unseen_share = current share of categories
 --                   absent from the reference.
--- Verdict (is_primary = 1): the most specific ml_drift_config row, else by sample size: when
--- min(n_current, n_reference) <= small_sample, ks / chi2 at alpha 0.05 on Holm-adjusted
--- p-values across the window's feature tests; otherwise wasserstein >= 0.1 (numeric) and
--- jensen_shannon >= 0.1 (categorical). Other methods are stored with their default thresholds
--- (psi 0.2, ks/chi2 alpha 0.05, wasserstein 0.1, jensen_shannon 0.1, unseen_share 0.05).
+-- Verdict (is_primary = 1): the most specific ml_drift_config row, else by sample size as
+-- ml_drift_methods (00_config.sql) says: when min(n_current, n_reference) <= small_sample, ks /
+-- chi2 on Holm-adjusted p-values across the window's feature tests; otherwise wasserstein
+-- (numeric) and jensen_shannon (categorical). Every method is stored with its threshold: the
+-- ml_drift_config override, else the method's default_threshold.
 -- Scheduling: APPEND into a ReplacingMergeTree keyed by (model, version, window, feature, role,
 -- method) with version computed_at; every refresh recomputes the windows overlapping the
 -- model's look-back, older windows keep their last result. p-value rows have p_value NULL and
@@ -70,10 +70,19 @@ CREATE OR REPLACE VIEW {{db}}.ml_drift_compute {{on_cluster}} AS
 WITH
     (SELECT groupArray((model_name, feature_type, feature, method, threshold))
      FROM {{db}}.ml_drift_config FINAL) AS config,
+    -- ml_drift_methods (00_config.sql): (names, default thresholds, p-value methods, default
+    -- verdicts: numeric small, categorical small, numeric large, categorical large)
+    (SELECT (groupArray(method), groupArray(default_threshold), groupArrayIf(method, test = 'p_value'),
+             anyIf(method, default_verdict = 'small' AND applies_to = 'numeric'),
+             anyIf(method, default_verdict = 'small' AND applies_to = 'categorical'),
+             anyIf(method, default_verdict = 'large' AND applies_to = 'numeric'),
+             anyIf(method, default_verdict = 'large' AND applies_to = 'categorical'))
+     FROM {{db}}.ml_drift_methods) AS methods,
     -- the settings, resolved once: (model, window_seconds, lookback_seconds, small_sample)
     (SELECT groupArray((model_name, window_seconds, lookback_seconds, small_sample))
      FROM {{db}}.ml_monitor_settings) AS settings,
     arrayMap(t -> t.1, settings) AS s_model,
+    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
     arrayMap(t -> toUInt64(t.2), settings) AS s_window,
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
     arrayMap(t -> toUInt64(t.4), settings) AS s_small,
@@ -90,14 +99,14 @@ WITH
     -- an implausible timestamp is in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, categorical, prediction, prediction_value, score, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
+                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
     ),
     labels AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,
@@ -259,9 +268,8 @@ SELECT
     CAST(NULL, 'Nullable(Float64)') AS p_value_adjusted,
     st.3 AS df,
     if(a.cfg.4 = st.1, a.cfg.5,
-       transform(st.1, ['psi', 'ks', 'wasserstein', 'jensen_shannon', 'chi2', 'unseen_share'],
-                 [0.2, 0.05, 0.1, 0.1, 0.05, 0.05], 0.1)) AS threshold,
-    toUInt8(st.1 NOT IN ('ks', 'chi2') AND st.2 >= threshold) AS drifted,
+       transform(st.1, methods.1, methods.2, nan)) AS threshold,
+    toUInt8(NOT has(methods.3, st.1) AND st.2 >= threshold) AS drifted,   -- p-values: finalize
     toUInt8(st.1 = a.primary_method) AS is_primary,
     st.4 AS exact,
     a.n_cur AS n_current,
@@ -272,14 +280,14 @@ FROM
 (
     -- per feature row, once: the window width and the verdict's method (the most specific
     -- ml_drift_config row, an empty tuple when none, else by sample size)
-    SELECT *, transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+    SELECT *, transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
            arrayFirst(t -> (t.1 IN ('*', model_name)) AND (t.3 IN ('*', feature))
                            AND (t.2 IN ('*', feature_type, role)),
                       arrayReverseSort(t -> (t.1 != '*') * 4 + (t.3 != '*') * 2 + (t.2 != '*'), config)) AS cfg,
            if(cfg.4 != '', cfg.4,
               if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, toUInt64(1000)),
-                 if(feature_type = 'numeric', 'ks', 'chi2'),
-                 if(feature_type = 'numeric', 'wasserstein', 'jensen_shannon'))) AS primary_method
+                 if(feature_type = 'numeric', methods.4, methods.5),
+                 if(feature_type = 'numeric', methods.6, methods.7))) AS primary_method
     FROM all_stats
 ) AS a
 ARRAY JOIN a.stats AS st;

@@ -22,7 +22,7 @@ SELECT
     if(countIf(d.role = 'prediction') > 0, maxIf(d.drifted, d.role = 'prediction'), NULL) AS prediction_drift,
     if(countIf(d.role = 'score') > 0, maxIf(d.drifted, d.role = 'score'), NULL) AS score_drift,
     if(countIf(d.role = 'label') > 0, maxIf(d.drifted, d.role = 'label'), NULL) AS label_drift,
-    countIf(d.method IN ('ks', 'chi2') AND d.p_value IS NULL) AS pending_p_values,
+    countIf(d.method IN (SELECT method FROM {{db}}.ml_drift_methods WHERE test = 'p_value') AND d.p_value IS NULL) AS pending_p_values,
     max(d.computed_at) AS computed_at
 FROM (SELECT * FROM {{db}}.ml_drift FINAL WHERE is_primary = 1) AS d
 LEFT JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = d.model_name

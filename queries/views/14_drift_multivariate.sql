@@ -58,6 +58,7 @@ WITH
     (SELECT groupArray((model_name, window_seconds, lookback_seconds))
      FROM {{db}}.ml_monitor_settings) AS settings,
     arrayMap(t -> t.1, settings) AS s_model,
+    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
     arrayMap(t -> toUInt64(t.2), settings) AS s_window,
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
     arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
@@ -87,14 +88,14 @@ WITH
     -- in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, numeric,
-               transform(model_name, s_model, s_window, toUInt64(3600)) AS ws,
+               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT model_name, model_version FROM fits)
           AND timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), ws) * ws
+                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
     ),
     -- per row: the values in the fit's feature order, standardised, projected, reconstructed
     row_errors AS (

@@ -61,6 +61,7 @@ WITH
     (SELECT groupArray((model_name, window_seconds, lookback_seconds))
      FROM {{db}}.ml_monitor_settings) AS settings,
     arrayMap(t -> t.1, settings) AS s_model,
+    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
     arrayMap(t -> toUInt64(t.2), settings) AS s_window,
     arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
     arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
@@ -78,7 +79,7 @@ WITH
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, toUInt64(3600)) AS window_seconds,
+               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
                toDateTime(intDiv(toInt64(timestamp), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                numeric, categorical, prediction_id
@@ -86,13 +87,13 @@ WITH
         WHERE timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
+                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
                   * window_seconds
     ),
     -- predictions whose timestamp is implausible, counted in the window they arrived in
     implausible AS (
         SELECT model_name, model_version,
-               transform(model_name, s_model, s_window, toUInt64(3600)) AS window_seconds,
+               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
                toDateTime(intDiv(toInt64(inserted_at), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                count() AS n
@@ -101,7 +102,7 @@ WITH
           AND inserted_at >= ts_min AND inserted_at < ts_max
           AND inserted_at >= {as_of:DateTime} - toIntervalSecond(max_lookback)
           AND toInt64(inserted_at) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, toUInt64(259200)), window_seconds)
+                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
                   * window_seconds
         GROUP BY model_name, model_version, window_start, window_seconds
     ),

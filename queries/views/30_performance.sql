@@ -2,7 +2,7 @@
 --
 -- Reads   ml_predictions, ml_ground_truth (newest label per id: argMax by inserted_at),
 --         ml_models (task, positive_class: newest registration), ml_performance_settings (below:
---         ml_monitor_settings windows, look-back raised for late labels).
+--         ml_monitor_settings windows, look-back raised to label_lookback_seconds).
 -- Writes  ml_performance: one row per model / version / window / segment / metric (long format,
 --         read with FINAL). Definitions of every metric: docs/statistics.md, "Performance".
 --
@@ -18,34 +18,11 @@
 
 -- Windows and look-back: window_seconds and lookback_seconds of ml_monitor_settings (00_config.sql,
 -- shared with drift and data quality, so the windows line up), except that the performance
--- look-back is at least label_lookback_seconds of ml_performance_config: labels arrive days after
--- their predictions (default 14 days = 1209600 s; one row per model, '*' = every model; 0 = inherit).
-CREATE TABLE IF NOT EXISTS {{db}}.ml_performance_config {{on_cluster}} (
-    model_name              String,            -- '*' = the default for every model
-    label_lookback_seconds  UInt32 DEFAULT 1209600,
-    updated_at              DateTime64(3, 'UTC') DEFAULT now64(3)
-) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
-ORDER BY model_name;
-
--- The '*' row, inserted once: a later edit of it by the user is never overwritten.
-INSERT INTO {{db}}.ml_performance_config (model_name)
-SELECT '*' WHERE (SELECT count() FROM {{db}}.ml_performance_config WHERE model_name = '*') = 0;
-
+-- look-back is at least label_lookback_seconds: labels arrive days after their predictions.
 -- The effective windows of the performance views, per model: read it to see what a refresh does.
 CREATE OR REPLACE VIEW {{db}}.ml_performance_settings {{on_cluster}} AS
-WITH
-    coalesce((SELECT argMax(label_lookback_seconds, updated_at) FROM {{db}}.ml_performance_config
-              WHERE model_name = '*'), 0) AS star_lookback
-SELECT s.model_name AS model_name,
-       s.window_seconds AS window_seconds,
-       greatest(s.lookback_seconds,
-                if(c.label_lookback_seconds > 0, c.label_lookback_seconds,
-                   if(star_lookback > 0, star_lookback, 1209600))) AS lookback_seconds
-FROM {{db}}.ml_monitor_settings AS s
-LEFT JOIN (
-    SELECT model_name, argMax(label_lookback_seconds, updated_at) AS label_lookback_seconds
-    FROM {{db}}.ml_performance_config WHERE model_name != '*' GROUP BY model_name
-) AS c ON c.model_name = s.model_name;
+SELECT model_name, window_seconds, greatest(lookback_seconds, label_lookback_seconds) AS lookback_seconds
+FROM {{db}}.ml_monitor_settings;
 
 CREATE TABLE IF NOT EXISTS {{db}}.ml_performance {{on_cluster}} (
     model_name      LowCardinality(String),

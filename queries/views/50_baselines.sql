@@ -91,7 +91,8 @@ SELECT model_name, model_version, kind, metric, subject, 'period' AS source, per
        least(mean + k * std,
              if((kind IN ('performance', 'estimated') AND metric IN ('accuracy', 'precision', 'recall', 'f1',
                   'f1_macro', 'f1_weighted', 'fpr', 'fnr', 'roc_auc', 'pr_auc', 'r2'))
-                OR kind = 'data_quality' OR (kind = 'drift' AND metric IN ('ks', 'jensen_shannon', 'unseen_share'))
+                OR kind = 'data_quality' OR (kind = 'drift' AND metric IN (SELECT method FROM {{db}}.ml_drift_methods
+                                                                   WHERE max_value = 1))
                 OR (kind = 'sla' AND metric = 'error_rate'), 1., inf)) AS upper,
        now64(6) AS computed_at
 FROM

@@ -22,18 +22,13 @@ DAY = 86400
 UTC = dt.timezone.utc
 
 
-def configure(client, model: str, window: int = DAY, lookback: int = 3 * DAY, label_lookback: int = 0):
+def configure(client, model: str, window: int = DAY, lookback: int = 3 * DAY,
+              label_lookback: int | None = None) -> None:
     client.insert(
         f"{DB}.ml_monitor_config",
-        [[model, window, lookback]],
-        column_names=["model_name", "window_seconds", "lookback_seconds"],
+        [[model, window, lookback, label_lookback]],
+        column_names=["model_name", "window_seconds", "lookback_seconds", "label_lookback_seconds"],
     )
-    if label_lookback:
-        client.insert(
-            f"{DB}.ml_performance_config",
-            [[model, label_lookback]],
-            column_names=["model_name", "label_lookback_seconds"],
-        )
 
 
 def register(client, model: str, version: str, task: str, positive_class: str = "") -> None:

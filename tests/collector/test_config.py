@@ -34,12 +34,18 @@ def test_set_keeps_what_it_does_not_change_and_a_refresh_uses_the_new_window(tmp
         shown = settings_of(config.set_values(client, "heron", "durable", {"window_seconds": "86400",
                                                                            "slo_p99_ms": "250"}))
         assert shown["window_seconds"] == (86400, "model")
-        assert shown["bins"] == (30, "model"), "the new model row starts from what was in force"
+        assert shown["bins"] == (30, "'*'"), "what the model did not set inherits, column by column"
         assert shown["slo_p99_ms"] == (250.0, "model") and shown["slo_error_rate"] == (0.01, "built-in")
         shown = settings_of(config.set_values(client, "heron", "durable", {"lookback_seconds": "172800"}))
         assert shown["window_seconds"] == (86400, "model"), "setting one value keeps the others"
-        config.set_values(client, "heron", "*", {"slo_error_rate": "0.05"})
-        assert settings_of(config.show(client, "heron", "durable"))["slo_error_rate"] == (0.05, "'*'")
+        config.set_values(client, "heron", "*", {"slo_error_rate": "0.05", "bins": "40"})
+        shown = settings_of(config.show(client, "heron", "durable"))
+        assert shown["slo_error_rate"] == (0.05, "'*'") and shown["bins"] == (40, "'*'"), "later '*' edits reach it"
+        resolved = client.query("SELECT window_seconds, lookback_seconds, bins, label_lookback_seconds "
+                                "FROM heron.ml_monitor_settings WHERE model_name = 'durable'").result_rows
+        assert resolved == [(86400, 172800, 40, 1209600)], "the views resolve it as `show` does"
+        shown = settings_of(config.set_values(client, "heron", "durable", {"lookback_seconds": "inherit"}))
+        assert shown["lookback_seconds"] == (259200, "built-in") and shown["window_seconds"] == (86400, "model")
         analytics.refresh(client, "heron", wait=True, views=["ml_data_quality_mv"])
         widths = client.query("SELECT DISTINCT toUInt32(window_end - window_start) FROM heron.ml_data_quality FINAL "
                               "WHERE model_name = 'durable'").result_rows

@@ -71,3 +71,39 @@ def test_a_changed_view_file_is_reapplied_and_a_removed_one_drops_its_view(store
     assert store.command("SELECT count() FROM system.tables WHERE database = 'heron' "
                          "AND name IN ('extra_mv', 'extra_compute')") == 0
     assert migrate(store, Layout(), root) == []
+
+
+def test_settings_of_a_store_made_before_columns_inherited_keep_their_values(tmp_path):
+    """A store whose ml_monitor_config rows replaced the '*' row whole, with label_lookback_seconds
+    in ml_performance_config: after migrating, every model resolves to the values it had."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'chdb'}")
+    try:
+        client.command("CREATE DATABASE heron")
+        client.command("CREATE TABLE heron.ml_monitor_config (model_name String, window_seconds UInt32 DEFAULT 3600, "
+                       "lookback_seconds UInt32 DEFAULT 259200, reference Enum8('auto' = 0, 'profile' = 1, "
+                       "'sample' = 2, 'window' = 3) DEFAULT 'auto', reference_start Nullable(DateTime64(6, 'UTC')), "
+                       "reference_end Nullable(DateTime64(6, 'UTC')), bins UInt16 DEFAULT 20, small_sample UInt32 "
+                       "DEFAULT 1000, ks_exact_max_reference UInt32 DEFAULT 20000, drift_share Float64 DEFAULT 0.5, "
+                       "updated_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(updated_at) "
+                       "ORDER BY model_name")
+        client.command("CREATE TABLE heron.ml_performance_config (model_name String, label_lookback_seconds UInt32 "
+                       "DEFAULT 1209600, updated_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+                       "ENGINE = ReplacingMergeTree(updated_at) ORDER BY model_name")
+        client.command("INSERT INTO heron.ml_monitor_config (model_name, bins) VALUES ('*', 30)")
+        client.command("INSERT INTO heron.ml_monitor_config (model_name, window_seconds) VALUES ('churn', 900)")
+        client.command("INSERT INTO heron.ml_performance_config (model_name, label_lookback_seconds) "
+                       "VALUES ('*', 1209600), ('churn', 0), ('fraud', 604800)")
+        migrate(client, Layout(database="heron"))
+        resolved = client.query("SELECT model_name, window_seconds, lookback_seconds, bins, label_lookback_seconds "
+                                "FROM heron.ml_monitor_settings WHERE model_name IN ('*', 'churn', 'fraud') "
+                                "ORDER BY model_name").result_rows
+        # churn's row was whole: its bins stay the 20 it held, not the '*' row's 30
+        assert resolved == [("*", 3600, 259200, 30, 1209600), ("churn", 900, 259200, 20, 1209600),
+                            ("fraud", 3600, 259200, 30, 604800)]
+        assert client.command("SELECT count() FROM system.tables WHERE database = 'heron' "
+                              "AND name = 'ml_performance_config'") == 0
+        assert migrate(client, Layout(database="heron")) == []
+    finally:
+        client.close()

@@ -19,10 +19,15 @@ from typing import Any
 from heron_collector.analytics._stats import chi2_pvalue, holm, ks_pvalue
 from heron_collector.migrations import identifier
 
-P_VALUE_METHODS = ("ks", "chi2")
+# The p-value of each method whose test is 'p_value' in ml_drift_methods (00_config.sql).
+P_VALUES = {
+    "ks": lambda row: ks_pvalue(row["statistic"], row["n_current"], row["n_reference"]),
+    "chi2": lambda row: chi2_pvalue(row["statistic"], row["df"]),
+}
+_P_VALUE_METHODS = "SELECT method FROM {db}.ml_drift_methods WHERE test = 'p_value'"
 _PENDING = (
     "SELECT DISTINCT model_name, model_version, window_start FROM {db}.ml_drift FINAL "
-    "WHERE method IN ('ks', 'chi2') AND p_value IS NULL"
+    f"WHERE method IN ({_P_VALUE_METHODS}) AND p_value IS NULL"
 )
 
 
@@ -35,8 +40,11 @@ def finalize(client: Any, database: str) -> int:
     )
     if not int(exists):
         return 0
+    missing = {m for (m,) in client.query(_P_VALUE_METHODS.format(db=db)).result_rows} - set(P_VALUES)
+    if missing:
+        raise RuntimeError(f"ml_drift_methods names p-value methods finalize cannot compute: {sorted(missing)}")
     result = client.query(
-        f"SELECT * FROM {db}.ml_drift FINAL WHERE method IN ('ks', 'chi2') "
+        f"SELECT * FROM {db}.ml_drift FINAL WHERE method IN ({_P_VALUE_METHODS.format(db=db)}) "
         "AND (model_name, model_version, window_start) IN "
         f"(SELECT model_name, model_version, window_start FROM ({_PENDING.format(db=db)}))"
     )
@@ -46,10 +54,7 @@ def finalize(client: Any, database: str) -> int:
     rows = [dict(zip(columns, row, strict=True)) for row in result.result_rows]
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        if row["method"] == "ks":
-            row["p_value"] = ks_pvalue(row["statistic"], row["n_current"], row["n_reference"])
-        else:
-            row["p_value"] = chi2_pvalue(row["statistic"], row["df"])
+        row["p_value"] = P_VALUES[row["method"]](row)
         groups[(row["model_name"], row["model_version"], row["window_start"],
                 row["role"] == "feature")].append(row)
     for group in groups.values():
