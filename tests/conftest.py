@@ -29,7 +29,7 @@ def store(tmp_path):
     """A migrated embedded store of its own (a test that changes the schema, or opens another
     store in this process). Closed after the test."""
     client = clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(tmp_path, 'chdb')}")
-    layout = Layout(database="heron")
+    layout = Layout(database="heron", empty_views=True)
     migrate(client, layout)
     try:
         yield client
@@ -42,8 +42,8 @@ class SharedStore:
     each test: migrating costs seconds, emptying it a tenth of one.
 
     `reset` drops what a test created, truncates every table and puts back the rows migration
-    seeded ('*' settings). A test that dropped or altered an object of the schema gets a freshly
-    migrated store instead. Its views refresh only when a test asks (every 30 days otherwise)."""
+    seeded. A test that dropped or altered an object of the schema gets a freshly migrated store
+    instead. Its views are created empty and refresh only when a test asks (every 30 days otherwise)."""
 
     DB = "heron"
 
@@ -54,15 +54,12 @@ class SharedStore:
         self._build()
 
     def _build(self) -> None:
-        from heron_collector import analytics
-
         if self.client is not None:
             self.client.close()
         self.generation += 1
         path = os.path.join(self.root, f"store-{self.generation}", "chdb")
         self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        migrate(self.client, Layout(database=self.DB, refresh_seconds=30 * 86400))
-        analytics.refresh(self.client, self.DB, wait=True)  # the refresh creation started, finished
+        migrate(self.client, Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True))
         self.schema = self._schema()
         self.seeds = {table: self.client.query(f"SELECT * FROM {self.DB}.`{table}`")
                       for table, engine in self.schema.items() if "MergeTree" in engine[0]
@@ -189,3 +186,12 @@ def open_demo_store(demo_data_dir, into):
     copy = os.path.join(into, "demo-store")
     shutil.copytree(demo_data_dir, copy, symlinks=True)  # the store's links are relative
     return clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(copy, 'chdb')}")
+
+
+def reset_sdk() -> None:
+    """The SDK as a fresh process has it: no pipelines, no counts, no registered models."""
+    from heron import _registry, _setup, _stats
+
+    _setup.reset()
+    _stats.reset()
+    _registry._models.clear()

@@ -49,6 +49,9 @@ class Layout:
     cluster: str = ""
     ttl_days: int = 0
     refresh_seconds: int = 300
+    # True: refreshable views are created EMPTY, not refreshed at creation (stores that tests
+    # fill and refresh themselves; a deployment wants its views computed at once)
+    empty_views: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +80,7 @@ class Layout:
             "ttl_traces": ttl("Timestamp"),
             "ttl_ml": "",
             "refresh": f"REFRESH EVERY {int(self.refresh_seconds)} SECOND",
+            "empty": "EMPTY" if self.empty_views else "",
             **self.extra,
         }
 

@@ -318,5 +318,5 @@ WHERE (model_name, model_version) IN (SELECT arrayJoin(current_versions));
 
 CREATE MATERIALIZED VIEW {{db}}.ml_reference_bins_mv {{on_cluster}}
 {{refresh}}
-TO {{db}}.ml_reference_bins AS
+TO {{db}}.ml_reference_bins {{empty}} AS
 SELECT * FROM {{db}}.ml_reference_bins_compute;

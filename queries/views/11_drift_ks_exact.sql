@@ -134,5 +134,5 @@ FROM (
 
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
-TO {{db}}.ml_drift_ks_exact AS
+TO {{db}}.ml_drift_ks_exact {{empty}} AS
 SELECT * FROM {{db}}.ml_drift_ks_exact_compute(as_of = now());

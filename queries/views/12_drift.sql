@@ -294,5 +294,5 @@ ARRAY JOIN a.stats AS st;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv, {{db}}.ml_drift_ks_exact_mv
-APPEND TO {{db}}.ml_drift AS
+APPEND TO {{db}}.ml_drift {{empty}} AS
 SELECT * FROM {{db}}.ml_drift_compute(as_of = now());

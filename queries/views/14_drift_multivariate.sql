@@ -150,5 +150,5 @@ FROM banded;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_multivariate_mv {{on_cluster}}
 {{refresh}} APPEND
-TO {{db}}.ml_drift_multivariate AS
+TO {{db}}.ml_drift_multivariate {{empty}} AS
 SELECT * FROM {{db}}.ml_drift_multivariate_compute(as_of = now());

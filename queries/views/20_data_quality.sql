@@ -207,5 +207,5 @@ GROUP BY model_name, model_version, window_start;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
-APPEND TO {{db}}.ml_data_quality AS
+APPEND TO {{db}}.ml_data_quality {{empty}} AS
 SELECT * FROM {{db}}.ml_data_quality_compute(as_of = now());

@@ -200,5 +200,5 @@ ARRAY JOIN arrayConcat(
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_mv {{on_cluster}}
 {{refresh}} APPEND
-TO {{db}}.ml_performance AS
+TO {{db}}.ml_performance {{empty}} AS
 SELECT * FROM {{db}}.ml_performance_compute(as_of = now());

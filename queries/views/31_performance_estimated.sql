@@ -126,5 +126,5 @@ ARRAY JOIN CAST([
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_estimated_mv {{on_cluster}}
 {{refresh}} APPEND
-TO {{db}}.ml_performance_estimated AS
+TO {{db}}.ml_performance_estimated {{empty}} AS
 SELECT * FROM {{db}}.ml_performance_estimated_compute(as_of = now());

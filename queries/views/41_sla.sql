@@ -140,5 +140,5 @@ INNER JOIN settings AS st ON st.model_name = g.model_name;
 
 CREATE MATERIALIZED VIEW {{db}}.ml_sla_mv {{on_cluster}}
 {{refresh}} APPEND
-TO {{db}}.ml_sla AS
+TO {{db}}.ml_sla {{empty}} AS
 SELECT * FROM {{db}}.ml_sla_compute(as_of = now());

@@ -111,7 +111,7 @@ FROM
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.ml_baselines_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_drift_mv, {{db}}.ml_drift_multivariate_mv, {{db}}.ml_data_quality_mv,
     {{db}}.ml_performance_mv, {{db}}.ml_performance_estimated_mv, {{db}}.ml_sla_mv
-TO {{db}}.ml_baselines AS
+TO {{db}}.ml_baselines {{empty}} AS
 SELECT * FROM {{db}}.ml_baselines_compute;
 
 CREATE OR REPLACE VIEW {{db}}.ml_baseline_status {{on_cluster}} AS

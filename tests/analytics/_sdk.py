@@ -19,9 +19,10 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import heron
-from heron import _registry, _setup, _stats
 from heron_collector.limits import Limits
 from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
+
+from ..conftest import reset_sdk
 
 
 class Sdk:
@@ -41,17 +42,12 @@ class Sdk:
         return len(converted.rows)
 
 
-def _clean() -> None:
-    _setup.reset()
-    _stats.reset()
-    _registry._models.clear()
-
 
 @pytest.fixture
 def sdk() -> Iterator[Sdk]:
     """Heron configured with an in-memory log exporter; `sdk.ship(store)` delivers its records."""
-    _clean()
+    reset_sdk()
     try:
         yield Sdk()
     finally:
-        _clean()
+        reset_sdk()

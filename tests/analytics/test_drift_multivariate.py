@@ -27,32 +27,27 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from scipy import stats
 
 import heron
-from heron import _registry, _setup, _stats
 from heron_collector.analytics import refresh
 from heron_collector.limits import Limits
 from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
 
+from ..conftest import reset_sdk
 from ._data import drift_rows, hour_start, insert_predictions
 
 VIEW = "ml_drift_multivariate_mv"
 
 
-def _reset() -> None:
-    _setup.reset()
-    _stats.reset()
-    _registry._models.clear()
-
 
 @pytest.fixture
 def logs() -> Iterator[InMemoryLogRecordExporter]:
     """Heron configured with in-memory exporters; the log exporter is yielded."""
-    _reset()
+    reset_sdk()
     out = InMemoryLogRecordExporter()
     heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader())
     try:
         yield out
     finally:
-        _reset()
+        reset_sdk()
 
 
 def _upload(store: Any, logs: InMemoryLogRecordExporter) -> None:
@@ -210,7 +205,7 @@ def test_the_band_k_comes_from_ml_drift_config(logs, store):
 
 
 def test_no_fit_without_two_numeric_features_or_the_profile_and_redacted_ones_are_left_out():
-    _reset()
+    reset_sdk()
     out = InMemoryLogRecordExporter()
     heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader(),
                     redact_features=["secret"])
@@ -226,7 +221,7 @@ def test_no_fit_without_two_numeric_features_or_the_profile_and_redacted_ones_ar
         kinds = {(r.log_record.attributes["ml.model.name"], r.log_record.attributes["heron.reference.kind"]): r
                  for r in out.get_finished_logs()}
     finally:
-        _reset()
+        reset_sdk()
     assert {m for m, kind in kinds if kind == "sample"} == {"one", "redacted", "two", "sample_only"}
     assert {m for m, kind in kinds if kind == "profile"} == {"one", "redacted", "two"}
     assert {m for m, kind in kinds if kind == "pca"} == {"two"}

@@ -118,3 +118,14 @@ def test_drift_overrides_are_set_per_feature_and_checked(store):
                             ("psi", "METHOD:THRESHOLD")):
         with pytest.raises(config.ConfigError, match=expected):
             config.set_values(store, "heron", "churn", {"drift.age": value})
+
+
+def test_the_drift_registry_names_every_method_config_accepts_and_finalize_computes(store):
+    """ml_drift_methods is the one list: `heron config` accepts its methods, and finalize has a
+    p-value for each of its p-value methods."""
+    from heron_collector.analytics._finalize import P_VALUES
+
+    methods = dict(store.query("SELECT method, test FROM heron.ml_drift_methods").result_rows)
+    assert set(config.DRIFT_METHODS) <= set(methods), "config accepts a method the views never compute"
+    assert {m for m, test in methods.items() if test == "p_value"} == set(P_VALUES)
+    assert set(methods.values()) == {"p_value", "effect_size"}

@@ -13,7 +13,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import heron
-from heron import _registry, _setup, _stats
+
+from ..conftest import reset_sdk
 
 
 @dataclass
@@ -81,22 +82,17 @@ def split_coalesced(body: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _clean() -> None:
-    _setup.reset()
-    _stats.reset()
-    _registry._models.clear()
-
 
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
     """Heron configured with in-memory span, log and metric exporters."""
-    _clean()
+    reset_sdk()
     t = Telemetry(InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader())
     t.configure()
     try:
         yield t
     finally:
-        _clean()
+        reset_sdk()
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +103,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("OTEL_", "HERON_")):
             monkeypatch.delenv(name)
-    _clean()
+    reset_sdk()
     yield
-    _clean()
+    reset_sdk()
