@@ -146,6 +146,15 @@ class State:
             meter = metrics.NoOpMeter("heron")
         return tracer, logger, meter
 
+    def _wrap(self, exporter: Any, wrapper: type[_Wrapped]) -> _Wrapped | None:
+        """`exporter` (None: no pipeline) watched at its transport and wrapped to count delivery."""
+        if exporter is None:
+            return None
+        _delivery.watch(exporter)
+        self._exporters.append(exporter)
+        self._wrappers.append(wrapped := wrapper(exporter))
+        return wrapped
+
     def _own_tracer(self, s: Settings, resource: Any) -> Any:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -156,12 +165,9 @@ class State:
         from ._calls import Calls
 
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        exporter = s.span_exporter if s.span_exporter is not None else _otlp(s, "traces")
-        if exporter is not None:
-            _delivery.watch(exporter)
-            self._exporters.append(exporter)
-            wrapper = CountingSpanExporter(exporter)
-            self._wrappers.append(wrapper)
+        wrapper = self._wrap(s.span_exporter if s.span_exporter is not None else _otlp(s, "traces"),
+                             CountingSpanExporter)
+        if wrapper is not None:
             processor = counting(BatchSpanProcessor(wrapper, **_queue("BSP")), "spans")
             provider.add_span_processor(processor)
             sampler = None if provider.sampler is DEFAULT_ON else provider.sampler  # DEFAULT_ON: follow the parent
@@ -174,12 +180,9 @@ class State:
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
         provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        exporter = s.log_exporter if s.log_exporter is not None else _otlp(s, "logs")
-        if exporter is not None:
-            _delivery.watch(exporter)
-            self._exporters.append(exporter)
-            wrapper = RenderingLogExporter(exporter)
-            self._wrappers.append(wrapper)
+        wrapper = self._wrap(s.log_exporter if s.log_exporter is not None else _otlp(s, "logs"),
+                             RenderingLogExporter)
+        if wrapper is not None:
             processor = counting(BatchLogRecordProcessor(wrapper, **_queue("BLRP")), "records")
             provider.add_log_record_processor(processor)
         self.owned.append(provider)
@@ -459,12 +462,24 @@ def counting(processor: Any, kind: str) -> Any:
     return processor
 
 
-class CountingSpanExporter:
-    """Wraps Heron's own span exporter: counts what each export delivered (`delivered`)."""
+class _Wrapped:
+    """An exporter of Heron's own pipeline wrapped to count what it delivers; `aborted` (set at the
+    exit deadline) turns every later export into a counted drop."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.aborted = False
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return True if flush is None else bool(flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class CountingSpanExporter(_Wrapped):
+    """Wraps Heron's own span exporter: counts what each export delivered (`delivered`)."""
 
     def export(self, spans: Sequence[Any]) -> Any:
         from opentelemetry.sdk.trace.export import SpanExportResult
@@ -475,21 +490,10 @@ class CountingSpanExporter:
         ok = _delivery.export(self._inner, list(spans), "spans", _no_rows)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        flush = getattr(self._inner, "force_flush", None)
-        return True if flush is None else bool(flush(timeout_millis))
 
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-
-class RenderingLogExporter:
+class RenderingLogExporter(_Wrapped):
     """Wraps a log exporter: renders `Lazy` bodies to JSON strings (chunking them) in the export
     thread, then hands the batch on. A body that fails to render is dropped and counted."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.aborted = False
 
     def export(self, batch: Sequence[Any]) -> Any:
         from opentelemetry.sdk._logs import ReadWriteLogRecord
@@ -539,13 +543,6 @@ class RenderingLogExporter:
             return LogRecordExportResult.SUCCESS
         ok = _delivery.export(self._inner, out, "records", _rows)
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        flush = getattr(self._inner, "force_flush", None)
-        return True if flush is None else bool(flush(timeout_millis))
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
 
 
 # --- the current state -------------------------------------------------------------------------
