@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift lint fmt clean
+.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench-sdk: $(STAMP)
 EVIDENTLY_PYTHON ?=
 bench-drift: $(STAMP)
 	$(PY) benchmarks/drift.py --rows 1000000 10000000 $(if $(EVIDENTLY_PYTHON),--evidently-python $(EVIDENTLY_PYTHON))
+
+# A /metrics scrape of the cached model-health gauges against the one query that fills them.
+bench-prometheus: $(STAMP)
+	$(PY) benchmarks/prometheus_health.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sdk collector tests benchmarks

@@ -106,8 +106,10 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
             except ValueError as exc:
                 return 400, {"error": str(exc)}
         if method == "POST" and route == "/admin/refresh":
-            views = analytics.refresh(store.client, store.database, wait=bool(request.get("wait", True)),
-                                      views=request.get("views"))
+            wait = bool(request.get("wait", True))
+            views = analytics.refresh(store.client, store.database, wait=wait, views=request.get("views"))
+            if wait:  # /metrics shows the new values at once
+                collector.model_health.reload(store.client, store.database)
             return 200, {"refreshed": views}
         if method == "GET" and route == "/admin/views":
             return 200, {"views": analytics.view_status(store.client, store.database)}

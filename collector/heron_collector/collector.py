@@ -90,6 +90,7 @@ class Settings:
     ingest_threads: int = field(default_factory=_env.HERON_INGEST_THREADS.get)
     refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
     alert_rules: str = field(default_factory=_env.HERON_ALERT_RULES.get)
+    prometheus_max_series: int = field(default_factory=_env.HERON_PROMETHEUS_MAX_SERIES.get)
     limits: Limits = field(default_factory=Limits)
 
     def store_url(self) -> StoreURL:
@@ -113,8 +114,10 @@ class Settings:
 class Collector:
     def __init__(self, settings: Settings | None = None) -> None:
         from .metrics import Metrics
+        from .model_health import ModelHealth
 
         self.settings = settings or Settings()
+        self.model_health = ModelHealth(self.settings.prometheus_max_series)
         self.store: Store | None = None
         self.spool: Spool | None = None
         self.writer: Writer | None = None
@@ -224,9 +227,11 @@ class Collector:
 
         last_error = ""
         interval = max(1.0, min(30.0, self.settings.refresh_seconds / 10))
+        self.model_health.reload(self.store.client, self.store.database)
         while not self._stopping.wait(interval):
             try:
                 analytics.finalize(self.store.client, self.store.database)
+                self.model_health.reload_if_changed(self.store.client, self.store.database)
                 last_error = ""
             except Exception as exc:  # reported once per distinct fault; ingestion is unaffected
                 if str(exc) != last_error:
@@ -256,6 +261,8 @@ class Collector:
                     plans = notify.plan(self.store.client, self.store.database, self.alert_rules, changed, now,
                                         every_time)
                     notify.send(self.store.client, self.store.database, plans, dispatcher, now)
+                    if changed:
+                        self.model_health.reload(self.store.client, self.store.database)
                     last_error = ""
                 except Exception as exc:  # reported once per distinct fault; ingestion is unaffected
                     if str(exc) != last_error:
@@ -341,6 +348,7 @@ class Collector:
             "failed_inserts": stats.failed_inserts if stats else 0,
             "dead_lettered": stats.dead_lettered if stats else 0,
             "last_error": stats.last_error if stats else "",
+            "model_health_error": self.model_health.error,  # /metrics keeps the last values meanwhile
         }
 
     # --- the state file lets `heron sql` find a running embedded collector ------------------

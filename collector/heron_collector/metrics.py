@@ -2,7 +2,8 @@
 
 Each collector has a registry of its own (several may run in one test process). Counters are
 incremented where the event happens; gauges of the spool and the writer are read at scrape time,
-so they are never stale.
+so they are never stale. The models' health gauges (model_health.py) come from a snapshot read
+after each analytics refresh, never from a query at scrape time.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Metrics:
         self._gauge("heron_collector_memory_buffer_bytes", "Spooled bytes also held in memory",
                     lambda: spool().memory if spool() else 0)
         self._gauge("heron_collector_ready", "1 when /readyz answers 200", lambda: 1 if collector.readiness()[0] else 0)
+        registry.register(collector.model_health)  # the models' newest health values, read after each refresh
 
     def _gauge(self, name: str, doc: str, read) -> None:
         Gauge(name, doc, registry=self.registry).set_function(read)

@@ -308,4 +308,10 @@ HERON_REFRESH_SECONDS = Var(
     "Interval of the scheduled analytics (refreshable materialized views).",
 )
 
+HERON_PROMETHEUS_MAX_SERIES = Var(
+    "HERON_PROMETHEUS_MAX_SERIES", 5_000, parse_positive_int,
+    "Most model-health series (per model, version, metric, rule, feature) the collector's /metrics exposes; "
+    "the least important are left out and counted in heron_model_health_series_dropped.",
+)
+
 ALL: tuple[Var, ...] = tuple(v for v in globals().values() if isinstance(v, Var))
