@@ -77,8 +77,10 @@ def build(source: Any, model: str, version: str | None = None, since: str | dt.d
     sla = queries.sla(r, model, version, start)
     multivariate = queries.multivariate(r, model, version, start)
     alerts = queries.alerts(r, model, version, start)
+    times = [t for rows in (drift_rows, multivariate, perf["rows"], sla, alerts) for t in (row["t"] for row in rows)]
     data = {
         "model": model, "version": version,
+        "range": [min(times), max(times)] if times else None,
         "drift": _matrix(drift_rows),
         "distributions": dists,
         "multivariate": _columns(multivariate, ["t", "error", "lower", "upper", "drifted"]),

@@ -93,15 +93,24 @@ def _scope(since: dt.datetime) -> int:
 
 
 def drift(r: Reader, model: str, version: str, since: dt.datetime) -> Rows:
-    """The verdict (primary method) of every feature and output per window (ml_drift)."""
-    return r.rows(
+    """The verdict (primary method) of every feature and output per window (ml_drift).
+
+    The one result that grows with windows × features: checked against its count, because a
+    collector's admin endpoint cuts results at HERON_ADMIN_MAX_RESULT_ROWS without saying so."""
+    where = ("FROM {db}.ml_drift FINAL WHERE model_name = {m:String} AND model_version = {v:String} "
+             "AND is_primary = 1 AND window_start >= toDateTime({since:UInt32}, 'UTC')")
+    params = {"m": model, "v": version, "since": _scope(since)}
+    rows = r.rows(
         "SELECT toString(feature) AS feature, toString(role) AS role, toString(feature_type) AS type, "
         "toString(method) AS method, toUnixTimestamp(window_start) AS t, toUnixTimestamp(window_end) AS t_end, "
-        "statistic, threshold, drifted, "
-        "p_value_adjusted AS p, n_current AS n "
-        "FROM {db}.ml_drift FINAL WHERE model_name = {m:String} AND model_version = {v:String} AND is_primary = 1 "
-        "AND window_start >= toDateTime({since:UInt32}, 'UTC') ORDER BY role = 'feature' DESC, role, feature, t",
-        m=model, v=version, since=_scope(since))
+        f"statistic, threshold, drifted, p_value_adjusted AS p, n_current AS n {where} "
+        "ORDER BY role = 'feature' DESC, role, feature, t", **params)
+    [total] = r.rows(f"SELECT count() AS n {where}", **params)
+    if len(rows) < int(total["n"]):
+        raise ReportError(f"the store returned {len(rows):,} of {int(total['n']):,} drift rows (a collector's admin "
+                          "endpoint cuts results at HERON_ADMIN_MAX_RESULT_ROWS); give a later --since, or raise "
+                          "that limit on the collector")
+    return rows
 
 
 def drift_summary(r: Reader, model: str, version: str, since: dt.datetime) -> Rows:
@@ -201,7 +210,8 @@ def performance(r: Reader, model: str, version: str, since: dt.datetime) -> dict
     baseline = r.rows(
         "SELECT toString(kind) AS kind, mean, lower, upper, windows FROM {db}.ml_baselines FINAL "
         "WHERE model_name = {m:String} AND model_version = {v:String} AND kind IN ('performance', 'estimated') "
-        "AND metric = {metric:String} AND subject = '' ORDER BY kind", m=model, v=version, metric=metric)
+        "AND metric = {metric:String} AND subject = '' ORDER BY kind = 'performance' DESC",
+        m=model, v=version, metric=metric)
     return {"metric": metric, "rows": rows, "baseline": baseline}
 
 

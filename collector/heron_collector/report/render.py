@@ -59,7 +59,13 @@ def _when(seconds: float | None) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+class _Number(str):
+    """A number already formatted (a percentage): right-aligned like the others."""
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, _Number):
+        return f'<td class="num">{html.escape(value)}</td>'
     if value is None:
         return '<td class="num">–</td>'
     if isinstance(value, bool):
@@ -81,11 +87,11 @@ def table(columns: list[str], rows: list[list[Any]], bad: list[bool] | None = No
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(f"<tr{' class=bad' if bad and bad[i] else ''}>{''.join(_cell(v) for v in row)}</tr>"
                    for i, row in enumerate(rows))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _pct(value: float | None) -> str | None:
-    return None if value is None else f"{100 * value:.2f} %"
+    return None if value is None else _Number(f"{100 * value:.2f} %")
 
 
 def model_table(version: str, versions: list[str], info: list[dict[str, Any]], counts: dict[str, Any]) -> str:

@@ -66,12 +66,18 @@
   function timeChart(name, target, title, xs, series, extra) {
     var opts = Object.assign({
       title: title, width: WIDTH, height: 260, tzDate: utc, cursor: { sync: { key: SYNC.key } },
-      scales: { x: { time: true } }, plugins: [alertMarkers()],
+      scales: { x: xScale() }, plugins: [alertMarkers()],
       series: [{ label: "window (UTC)", value: "{YYYY}-{MM}-{DD} {HH}:{mm}:{ss}" }].concat(series.map(function (s) { return s.opts; })),
       axes: [{}, { label: (extra && extra.yLabel) || "" }]
     }, (extra && extra.opts) || {});
     new uPlot(opts, [xs].concat(series.map(function (s) { return s.values; })), target);
     charts[name] = count(series.filter(function (s) { return !s.helper; }).map(function (s) { return s.values; }));
+  }
+
+  // every time chart spans the same range, so they line up (and their cursors are synced)
+  function xScale() {
+    var r = data.range, pad = r ? Math.max(1, (r[1] - r[0]) * 0.02) : 0;
+    return r ? { time: true, range: [r[0] - pad, r[1] + pad] } : { time: true };
   }
 
   function line(label, stroke, values, more) {
@@ -106,7 +112,7 @@
         if (s === null) return;
         var drifted = h.drifted[i][j] === 1;
         var rect = svg("rect", { x: label + j * cw, y: y, width: cw - 1, height: ch - 1, fill: heat(s),
-                                 "class": drifted ? "cell drifted" : "cell" });
+                                 "class": drifted && cw >= 10 ? "cell drifted" : "cell" });
         rect.appendChild(svg("title", {}, row.name + " · " + when(t) + "\n" + row.method + " = " + fmt(h.statistic[i][j]) +
                               " (threshold " + fmt(row.threshold) + ")" + (drifted ? " · drifted" : "")));
         root.appendChild(rect);
@@ -118,7 +124,7 @@
       root.appendChild(svg("rect", { x: label + k * 70, y: legend - 10, width: 14, height: 12, fill: heat(s) }));
       root.appendChild(svg("text", { x: label + k * 70 + 18, y: legend, "class": "tick" }, "×" + s));
     });
-    root.appendChild(svg("text", { x: label + 5 * 70 + 10, y: legend, "class": "tick" }, "of the threshold; outlined = drifted"));
+    root.appendChild(svg("text", { x: label + 5 * 70 + 10, y: legend, "class": "tick" }, cw >= 10 ? "of the threshold; outlined = drifted" : "of the threshold"));
     target.appendChild(root);
     charts.drift_heatmap = cells;
   }
@@ -148,7 +154,7 @@
       var bars = function (align) { return uPlot.paths.bars({ size: [0.42, 60], align: align }); };
       new uPlot({
         title: d.feature + " — " + d.method + " " + fmt(d.statistic) + " in the window of " + when(d.t),
-        width: Math.floor((WIDTH - 20) / 2), height: 240,
+        width: Math.floor((WIDTH - 20) / 2), height: 240, legend: { live: false },
         scales: { x: { time: false, range: [-0.6, labels.length - 0.4] }, y: { range: [0, null] } },
         series: [{ label: d.type === "numeric" ? "bin" : "category", value: function (u, i) { return i === null ? "–" : labels[i]; } },
                  { label: "reference", fill: COLORS.reference, stroke: COLORS.reference, paths: bars(-1), points: { show: false } },
@@ -167,7 +173,11 @@
     out.push("≥ " + fmt(edges[edges.length - 1]));
     return out;
   }
-  function short(s) { s = String(s === undefined ? "" : s); return s.length > 14 ? s.slice(0, 13) + "…" : s; }
+  function short(s, n) {
+    n = n || 14;
+    s = String(s === undefined ? "" : s);
+    return s.length > n ? s.slice(0, n - 1) + "…" : s;
+  }
 
   // --- the time charts -------------------------------------------------------------------------
   function multivariate(target) {
@@ -189,7 +199,7 @@
                   { opts: { label: "labelled predictions", scale: "n", stroke: COLORS.count, fill: COLORS.count,
                             paths: uPlot.paths.bars({ size: [0.5, 40] }), points: { show: false } }, values: p.labelled, helper: true }];
     var opts = { axes: [{}, { label: p.metric }, { scale: "n", side: 1, label: "labelled", grid: { show: false } }],
-                 scales: { x: { time: true }, n: { range: function (u, min, max) { return [0, Math.max(1, max) * 3]; } } } };
+                 scales: { x: xScale(), n: { range: function (u, min, max) { return [0, Math.max(1, max) * 3]; } } } };
     if (p.band) {
       series.push(line("baseline upper", "rgba(44,160,44,0.8)", p.t.map(function () { return p.band.upper; }),
                        { width: 1, points: { show: false } }));
@@ -210,7 +220,7 @@
       Object.assign(line("SLO p99 ms", COLORS.slo, s.slo_p99, { width: 1, dash: [4, 4], points: { show: false } }), { helper: true }),
       line("error rate %", COLORS.errors, s.error_pct, { scale: "pct", width: 1.5 })
     ], { opts: { axes: [{}, { label: "ms" }, { scale: "pct", side: 1, label: "errors %", grid: { show: false } }],
-                 scales: { x: { time: true }, pct: { range: [0, 100] } } } });
+                 scales: { x: xScale(), pct: { range: [0, 100] } } } });
   }
 
   function alertTimeline(target) {
@@ -228,9 +238,9 @@
     });
     timeChart("alerts", target, "Alert transitions (dashed lines on the other charts: firing)", xs, series, { opts: {
       height: Math.max(160, 60 + 26 * rules.length),
-      scales: { x: { time: true }, y: { range: [-0.7, rules.length - 0.3] } },
-      axes: [{}, { size: 190, splits: function () { return rules.map(function (_, i) { return i; }); },
-                   values: function (u, splits) { return splits.map(function (i) { return short(rules[i] || "").padEnd(1); }); } }]
+      scales: { x: xScale(), y: { range: [-0.7, rules.length - 0.3] } },
+      axes: [{}, { size: 240, splits: function () { return rules.map(function (_, i) { return i; }); },
+                   values: function (u, splits) { return splits.map(function (i) { return short(rules[i] || "", 34); }); } }]
     } });
   }
 
