@@ -43,11 +43,13 @@ def demo_report(demo_data_dir, tmp_path_factory):
         [(last,)] = client.query("SELECT max(window_end) FROM heron.ml_drift").result_rows
         evaluate.evaluate(client, "heron", rules.default_rules(),
                           now=last.replace(tzinfo=dt.timezone.utc) + dt.timedelta(seconds=1))
+        [(predictions,)] = client.query("SELECT count() FROM heron.ml_predictions WHERE model_name = {m:String}",
+                                        parameters={"m": MODEL}).result_rows
         path = tmp / "report.html"
         stats = report.write(client, MODEL, None, "7d", str(path))
     finally:
         client.close()
-    return path, stats
+    return path, {**stats, "stored": predictions}
 
 
 def test_every_chart_draws_with_data_offline_and_the_console_stays_clean(chromium, demo_report, tmp_path):
@@ -60,7 +62,7 @@ def test_every_chart_draws_with_data_offline_and_the_console_stays_clean(chromiu
     # what the page drew is what the views hold: a heat-map cell per (feature, window), every window
     assert result["charts"]["drift_heatmap"] == sum(v is not None for row in data["drift"]["severity"] for v in row)
     assert len(data["drift"]["times"]) == stats["windows"] == 8
-    assert stats["version"] == "1.0" and stats["predictions"] == 18_600
+    assert stats["version"] == "1.0" and stats["predictions"] == stats["stored"] > 0  # a slow machine serves fewer
     # the drifted features of the demo are the worst ones shown against the reference
     assert {d["feature"] for d in data["distributions"]} >= {"channel", "credit_score", "income"}
     assert data["performance"]["band"]["lower"] < data["performance"]["band"]["upper"]
