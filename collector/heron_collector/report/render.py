@@ -84,10 +84,11 @@ def table(columns: list[str], rows: list[list[Any]], bad: list[bool] | None = No
     """An HTML table; every cell escaped."""
     if not rows:
         return f'<p class="empty">{html.escape(empty or "Nothing in this period.")}</p>'
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns) if any(columns) else ""
     body = "".join(f"<tr{' class=bad' if bad and bad[i] else ''}>{''.join(_cell(v) for v in row)}</tr>"
                    for i, row in enumerate(rows))
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f'<div class="scroll"><table>{thead}<tbody>{body}</tbody></table></div>'
 
 
 def _pct(value: float | None) -> str | None:
