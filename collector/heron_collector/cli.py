@@ -1,4 +1,4 @@
-"""`heron` command line: collector, migrate, sql, refresh, views.
+"""`heron` command line: collector, migrate, sql, refresh, views, config, alerts, purge, report, demo.
 
 argparse keeps the dependency list short; every option has an environment equivalent from
 heron._env, and the flag wins over the variable.
@@ -305,6 +305,22 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split("Stack trace")[0].split())[:600]
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+
+    report.parse_since(args.since)  # a bad --since fails before the store is opened
+
+    def run(access) -> int:
+        store = getattr(access, "store", None)
+        stats = report.write(access, args.model, args.version, args.since, args.output,
+                             database=store.database if store is not None else None)
+        print(f"wrote {stats['path']} ({stats['bytes']:,} bytes): {args.model} version {stats['version']}, "
+              f"{stats['windows']} windows, {stats['predictions']:,} predictions, {stats['alerts']} alert transitions")
+        return 0
+
+    return _with_access(args, run)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
@@ -409,6 +425,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="delete (without it: only count what would be deleted)")
     _store_options(p)
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of a model: drift, performance, SLA, alerts",
+                       description="Writes one HTML file that opens offline (the chart library is inlined), "
+                                   "built from the views' window-level rows only, so it stays small whatever "
+                                   "the data volume. docs/report.md says what each chart shows.")
+    p.add_argument("--model", required=True, help="the model's name")
+    p.add_argument("--version", help="the model version (default: the one with the newest data)")
+    p.add_argument("--since", default="7d",
+                   help="the period's start: a duration back from now (7d, 12h, 30m) or an ISO date or time "
+                        "(2026-11-01, 2026-11-01T08:00:00Z; UTC unless it says otherwise). Default 7d")
+    p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
+    _store_options(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="a model monitored end to end on this machine (what `make demo` runs)",
                        add_help=False)

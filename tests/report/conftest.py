@@ -1,0 +1,47 @@
+"""Headless Chromium for the report tests: the real browser opens the report from file:// with
+no network, and the page's own hook says what it drew."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+INSTALL = "apt-get install -y chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The chromium binary, installed with apt-get when missing; fails with the command otherwise."""
+    found = shutil.which("chromium")
+    if not found:
+        done = subprocess.run(INSTALL.split(), capture_output=True, text=True, timeout=600)
+        found = shutil.which("chromium")
+        if not found:
+            pytest.fail(f"the report tests need Chromium; `{INSTALL}` failed:\n{done.stderr[-2000:]}")
+    return found
+
+
+def browser_flags(profile) -> list[str]:
+    """Headless, a private profile, every host name unresolvable (no network even if asked)."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=10000", "--no-first-run"]
+
+
+def open_report(chromium: str, path, tmp_path) -> tuple[dict, str, list[str]]:
+    """Load the report; (the page's #heron-result {charts, errors}, the rendered DOM, console lines)."""
+    done = subprocess.run([chromium, *browser_flags(tmp_path / "profile"), "--enable-logging=stderr", "--v=0",
+                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="heron-result"[^>]*>(.*?)</pre>', done.stdout, re.S)
+    assert match, f"the page did not render (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return json.loads(html.unescape(match[1])), done.stdout, console
+
+
+def screenshot(chromium: str, path, out, tmp_path, size: str = "1400,3000") -> None:
+    subprocess.run([chromium, *browser_flags(tmp_path / "shot-profile"), f"--screenshot={out}",
+                    f"--window-size={size}", path.as_uri()], capture_output=True, timeout=120, check=True)
