@@ -1,4 +1,4 @@
-"""`heron` command line: collector, migrate, sql, refresh, views, config, alerts, purge, report, demo.
+"""`heron` command line: collector, migrate, sql, status, refresh, views, config, alerts, purge, report, demo.
 
 argparse keeps the dependency list short; every option has an environment equivalent from
 heron._env, and the flag wins over the variable.
@@ -128,6 +128,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
                 print("\t".join(_cell(v) for v in row))
         else:
             print_table(result["columns"], result["rows"])
+        return 0
+
+    return _with_access(args, run)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import status
+
+    database = _url(args).database
+
+    def run(access) -> int:
+        status.print_status(access, database)
         return 0
 
     return _with_access(args, run)
@@ -356,6 +368,13 @@ def parser() -> argparse.ArgumentParser:
                         "scripts; json: a list of objects, one per row")
     _store_options(p)
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("status", help="every model at a glance: health, alerts, drift, performance, latency",
+                       description="One line per model version, from the views: health (from the alerts "
+                                   "firing), drifted features, the headline metric realised, estimated and its "
+                                   "baseline, p99 latency, error rate, and the newest prediction and label.")
+    _store_options(p)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("refresh", help="run the scheduled analytics views now, or as of past times (a replay)",
                        description="Run the scheduled analytics now; with --from and --to, compute them as of "
