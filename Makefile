@@ -16,8 +16,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check sdk collector tests benchmarks
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The store and its report stay in .heron-demo: `.venv/bin/heron status --data-dir .heron-demo` afterwards.
 demo: $(STAMP)
-	$(PY) -m heron_collector.demo
+	rm -rf .heron-demo
+	$(PY) -m heron_collector.demo --data-dir .heron-demo
 
 # Each benchmark prints a machine-readable RESULT line: ratios against a baseline of the same run.
 bench: bench-ingest bench-sdk
@@ -51,4 +53,4 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format sdk collector tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache .heron-demo

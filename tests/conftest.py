@@ -169,14 +169,24 @@ def collector_process(tmp_path):
 def demo_data_dir(tmp_path_factory):
     """The store `make demo` leaves behind, built once per test session in a subprocess (chDB holds
     one data path per process, and the demo's collector needs its own). Read it through
-    `open_demo_store`, which copies it so a test's refresh or insert cannot leak into another's."""
+    `open_demo_store`, which copies it so a test's refresh or insert cannot leak into another's,
+    and what the demo printed through `demo_stdout`."""
     path = tmp_path_factory.mktemp("demo") / "store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
     done = subprocess.run([sys.executable, "-m", "heron_collector.demo", "--data-dir", str(path)],
                           env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         pytest.fail(f"the demo failed (run `make demo` to see it):\n{done.stdout}\n{done.stderr}")
+    (path.parent / DEMO_STDOUT).write_text(done.stdout)
     return path
+
+
+DEMO_STDOUT = "demo-stdout.txt"
+
+
+def demo_stdout(demo_data_dir) -> str:
+    """What the demo that built `demo_data_dir` printed on stdout."""
+    return (demo_data_dir.parent / DEMO_STDOUT).read_text()
 
 
 def open_demo_store(demo_data_dir, into):

@@ -95,7 +95,8 @@ def _cell(value: Any) -> str:
     return _format_value(value).translate(_CONTROL)
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=sys.stdout) -> None:
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=None) -> None:
+    out = out or sys.stdout  # looked up at the call: redirect_stdout and capturing tests see it
     if not rows:
         print("(no rows)", file=out)
         return

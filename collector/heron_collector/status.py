@@ -133,6 +133,10 @@ def _number(value: Any, percent: bool = False) -> str:
     return f"{100 * value:.1f} %" if percent else f"{value:.4g}" if abs(value) >= 1 else f"{value:.3f}"
 
 
+def _ms(value: Any) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
 def _drifted(row: dict[str, Any]) -> str:
     if not row["n_features"]:
         return "-"
@@ -148,7 +152,7 @@ def table_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
         share = r["metric"] in ("accuracy", "roc_auc")
         out.append([r["model_name"], r["model_version"], r["health"], str(r["alerts_firing"] or 0), _drifted(r),
                     r["metric"] or "-", _number(r["realised"], share), _number(r["estimated"], share),
-                    _number(r["baseline"], share), _number(r["p99_ms"]), _number(r["error_rate"], True),
+                    _number(r["baseline"], share), _ms(r["p99_ms"]), _number(r["error_rate"], True),
                     r["last_prediction"] or "-", r["last_label"] or "-"])
     return out
 
