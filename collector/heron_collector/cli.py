@@ -472,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:  # NAME=VALUE pairs of `heron config set` may come after its options
         if args.command == "config" and all("=" in e and not e.startswith("-") for e in extra):
             args.assignments = [*(args.assignments or []), *extra]
+        elif args.command == "demo":  # argparse leaves the demo's own --options out of its REMAINDER
+            args.options = [*extra, *args.options]
         else:
             root.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose or args.debug else logging.INFO,

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from heron_collector import demo, status
+from heron_collector import cli, demo, status
 
 from ..conftest import demo_stdout, open_demo_store
 
@@ -121,3 +121,11 @@ def test_the_demo_prints_the_views_numbers_and_heron_status(client, demo_data_di
     printed = out.split("heron status\n", 1)[1].splitlines()[2]
     assert printed.split() == " ".join(status_rows[0]).split(), (printed, status_rows)
     assert re.search(r"^report: ", out, re.MULTILINE), out
+
+
+def test_heron_demo_takes_its_own_options_and_refuses_a_directory_with_data(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("a previous run")
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["demo", "--data-dir", str(tmp_path), "--day-seconds", "3"])
+    assert refused.value.code == 2
+    assert f"--data-dir {tmp_path} is not empty" in capsys.readouterr().err
