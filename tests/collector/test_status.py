@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import subprocess
 
 from heron_collector import cli, demo, status
+from heron_collector.access import Remote, open_access
+from heron_collector.store import resolve_url
 
-from ..conftest import HERON_CLI, free_port, open_demo_store, spawn_collector, wait_ready
+from ..conftest import open_demo_store
 
 M, V = demo.MODEL, demo.VERSION
 HOSTILE = "fraud\n\x1b[2J"  # a model name that would break a table and clear a terminal
@@ -99,15 +100,12 @@ def test_the_cli_prints_the_same_status_directly_and_through_the_admin_endpoint(
     assert cli.main(["status", "--data-dir", data_dir]) == 0  # no collector: the store opened directly
     assert capsys.readouterr().out == expected.getvalue()
 
-    http_port = free_port()
-    collector = spawn_collector(data_dir, http_port, free_port())
-    try:
-        wait_ready(f"http://127.0.0.1:{http_port}", collector)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
-        remote = subprocess.run([*HERON_CLI, "status", "--data-dir", data_dir], capture_output=True, text=True,
-                                timeout=120, env=env)
-    finally:
-        collector.terminate()
-        collector.wait(timeout=60)
-    assert remote.returncode == 0, remote.stderr
-    assert remote.stdout == expected.getvalue()
+    from heron_collector.collector import Collector, Settings
+
+    settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", admin="127.0.0.1:0", data_dir=data_dir,
+                        clickhouse_url="")
+    with Collector(settings) as collector:  # it holds the store now: the CLI must go through its admin endpoint
+        access = open_access(resolve_url(None, data_dir=data_dir))
+        assert isinstance(access, Remote) and access.admin_url.endswith(collector.admin_address)
+        assert cli.main(["status", "--data-dir", data_dir]) == 0
+    assert capsys.readouterr().out == expected.getvalue()
