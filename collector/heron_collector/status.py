@@ -1,14 +1,16 @@
-"""`heron status`: every model at a glance, read from the views in one query.
+"""`heron status`: every model at a glance, read from the views in two queries.
 
-Per model and version: health (critical or warning when an alert of that severity fires, else
-ok), the alerts firing, the drifted features of the newest drift window, the headline metric
-(the first of `HEADLINE_METRICS` the model has) realised in the newest labelled window, as
-estimated (CBPE) in the newest window, and its baseline mean, the p99 latency and error rate of
-the newest window with calls, and when the newest prediction and label arrived. A recovering
-alert still counts as firing (its `keep_firing_for` has not run out).
+The newest figures come from ml_model_health (queries/views/70_model_health.sql), the view
+/metrics exposes too, so the terminal and Prometheus agree: the drift verdicts of the newest
+drift window, each metric realised and estimated (CBPE) in its newest window, p99 latency and
+error rate of the newest window with calls, and the alerts firing (recovering counts: its
+`keep_firing_for` has not run out). The second query adds what that view leaves out: every model
+version registered or predicting, the severity of its firing alerts (health: critical, warning or
+ok), the baseline means, and when the newest prediction and label arrived. The headline metric
+is the first of `HEADLINE_METRICS` the model has.
 
-The statement is read-only, so it runs through the admin endpoint's read-only session as well
-as on a store opened directly.
+Both statements are read-only, so they run through the admin endpoint's read-only session as
+well as on a store opened directly.
 """
 
 from __future__ import annotations
@@ -21,65 +23,30 @@ from .migrations import identifier
 
 HEADLINE_METRICS = ("accuracy", "rmse", "mae", "r2", "roc_auc")
 TOP_FEATURES = 3  # drifted feature names shown; the count says how many more
-FIRING = ("firing", "recovering")
 
 COLUMNS = ("model", "version", "health", "alerts", "drifted", "metric", "realised", "estimated", "baseline",
            "p99 ms", "errors", "last prediction", "last label")
 
-SQL = """
+HEALTH_SQL = "SELECT model_name, model_version, figure, subject, detail, value FROM {db}.ml_model_health"
+
+MODELS_SQL = """
 WITH
 models AS (  -- every model version seen: registered, or sending predictions
     SELECT model_name, model_version FROM {db}.ml_models FINAL
     UNION DISTINCT
     SELECT DISTINCT model_name, model_version FROM {db}.ml_predictions
 ),
-alert_states AS (  -- each alert's latest transition
-    SELECT fingerprint, model_name, model_version, argMax(state, at) AS last_state,
-           argMax(severity, at) AS last_severity
-    FROM {db}.ml_alerts GROUP BY fingerprint, model_name, model_version
-),
-alerts AS (
-    SELECT model_name, model_version, countIf(last_state IN {firing}) AS firing,
-           countIf(last_state IN {firing} AND last_severity = 'critical') AS critical
-    FROM alert_states GROUP BY model_name, model_version
-),
-drift AS (  -- the newest drift window's verdicts
-    SELECT model_name, model_version, argMax(n_drifted, window_start) AS drifted_n,
-           argMax(n_features, window_start) AS features_n, argMax(drifted_features, window_start) AS drifted_names
-    FROM {db}.ml_drift_summary GROUP BY model_name, model_version
-),
-metric_values AS (  -- each metric in its newest window: realised (labelled rows) and estimated
-    SELECT 'realised' AS source, model_name, model_version, metric, argMax(value, window_start) AS latest
-    FROM {db}.ml_performance FINAL
-    WHERE segment_key = '' AND labelled > 0 AND value IS NOT NULL AND isFinite(value) AND metric IN {metrics}
-    GROUP BY model_name, model_version, metric
-    UNION ALL
-    SELECT 'estimated', model_name, model_version, metric, argMax(value, window_start)
-    FROM {db}.ml_performance_estimated FINAL
-    WHERE segment_key = '' AND scored > 0 AND value IS NOT NULL AND isFinite(value) AND metric IN {metrics}
-    GROUP BY model_name, model_version, metric
-),
-headline AS (  -- the first metric of the list the model has, realised or estimated
-    SELECT model_name, model_version, argMin(metric, indexOf({metrics_array}, metric)) AS metric
-    FROM metric_values GROUP BY model_name, model_version
-),
-performance AS (
-    SELECT h.model_name AS model_name, h.model_version AS model_version, h.metric AS metric,
-           maxIf(toNullable(v.latest), v.source = 'realised') AS realised,
-           maxIf(toNullable(v.latest), v.source = 'estimated') AS estimated
-    FROM headline AS h
-    INNER JOIN metric_values AS v
-        ON v.model_name = h.model_name AND v.model_version = h.model_version AND v.metric = h.metric
-    GROUP BY model_name, model_version, metric
+critical AS (  -- alerts firing (or recovering) at critical severity, from each alert's latest transition
+    SELECT model_name, model_version,
+           countIf(last_state IN ('firing', 'recovering') AND last_severity = 'critical') AS n
+    FROM (SELECT fingerprint, model_name, model_version, argMax(state, at) AS last_state,
+                 argMax(severity, at) AS last_severity
+          FROM {db}.ml_alerts GROUP BY fingerprint, model_name, model_version)
+    GROUP BY model_name, model_version
 ),
 baselines AS (
-    SELECT model_name, model_version, metric, toNullable(mean) AS baseline
+    SELECT model_name, model_version, groupArray((toString(metric), mean)) AS means
     FROM {db}.ml_baselines FINAL WHERE kind = 'performance' AND subject = ''
-),
-sla AS (  -- the newest window with calls, of this version
-    SELECT model_name, model_version, argMax(latency_p99_ms, window_start) AS p99_ms,
-           argMax(error_rate, window_start) AS errors
-    FROM {db}.ml_sla FINAL WHERE calls > 0 AND model_version != '*'
     GROUP BY model_name, model_version
 ),
 last_prediction AS (
@@ -89,35 +56,19 @@ last_prediction AS (
 last_label AS (  -- labels name the model, not the version
     SELECT model_name, toNullable(max(timestamp)) AS at FROM {db}.ml_ground_truth GROUP BY model_name
 )
-SELECT m.model_name AS model_name, m.model_version AS model_version,
-       multiIf(a.critical > 0, 'critical', a.firing > 0, 'warning', 'ok') AS health,
-       a.firing AS alerts_firing, d.drifted_n AS n_drifted, d.features_n AS n_features,
-       d.drifted_names AS drifted_features, p.metric AS metric, p.realised AS realised,
-       p.estimated AS estimated, b.baseline AS baseline, s.p99_ms AS p99_ms, s.errors AS error_rate,
-       toString(toDateTime(lp.at, 'UTC')) AS last_prediction, toString(toDateTime(ll.at, 'UTC')) AS last_label
+SELECT toString(m.model_name) AS model_name, toString(m.model_version) AS model_version, c.n AS critical,
+       b.means AS baselines, toString(toDateTime(lp.at, 'UTC')) AS last_prediction,
+       toString(toDateTime(ll.at, 'UTC')) AS last_label
 FROM models AS m
-LEFT JOIN alerts AS a ON a.model_name = m.model_name AND a.model_version = m.model_version
-LEFT JOIN drift AS d ON d.model_name = m.model_name AND d.model_version = m.model_version
-LEFT JOIN performance AS p ON p.model_name = m.model_name AND p.model_version = m.model_version
-LEFT JOIN baselines AS b ON b.model_name = m.model_name AND b.model_version = m.model_version AND b.metric = p.metric
-LEFT JOIN sla AS s ON s.model_name = m.model_name AND s.model_version = m.model_version
+LEFT JOIN critical AS c ON c.model_name = m.model_name AND c.model_version = m.model_version
+LEFT JOIN baselines AS b ON b.model_name = m.model_name AND b.model_version = m.model_version
 LEFT JOIN last_prediction AS lp ON lp.model_name = m.model_name AND lp.model_version = m.model_version
 LEFT JOIN last_label AS ll ON ll.model_name = m.model_name
 ORDER BY model_name, model_version
 """
 
 
-def query(database: str) -> str:
-    """The status statement for `database` (a validated identifier; the lists are constants)."""
-    metrics = "(" + ", ".join(f"'{m}'" for m in HEADLINE_METRICS) + ")"
-    return SQL.format(db=identifier(database, "database"), metrics=metrics, metrics_array=f"[{metrics[1:-1]}]",
-                      firing="(" + ", ".join(f"'{s}'" for s in FIRING) + ")")
-
-
-def read(source: Any, database: str) -> list[dict[str, Any]]:
-    """One dict per model version. `source` is an access (`.sql`: the store opened directly or a
-    collector's admin endpoint) or a clickhouse-connect client (`.query`)."""
-    sql = query(database)
+def _rows(source: Any, sql: str) -> list[dict[str, Any]]:
     if hasattr(source, "sql"):
         result = source.sql(sql)
         columns, rows = result["columns"], result["rows"]
@@ -125,6 +76,40 @@ def read(source: Any, database: str) -> list[dict[str, Any]]:
         result = source.query(sql)
         columns, rows = result.column_names, result.result_rows
     return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def read(source: Any, database: str) -> list[dict[str, Any]]:
+    """One dict per model version. `source` is an access (`.sql`: the store opened directly or a
+    collector's admin endpoint) or a clickhouse-connect client (`.query`)."""
+    db = identifier(database, "database")
+    figures: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in _rows(source, HEALTH_SQL.format(db=db)):
+        figures.setdefault((row["model_name"], row["model_version"]), []).append(row)
+    return [_status(model, figures.get((model["model_name"], model["model_version"]), []))
+            for model in _rows(source, MODELS_SQL.format(db=db))]
+
+
+def _status(model: dict[str, Any], figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model version's line, from its ml_model_health rows and the models query's row."""
+    def value(figure: str, subject: str = "") -> float | None:
+        return next((f["value"] for f in figures if f["figure"] == figure and f["subject"] == subject), None)
+
+    verdicts = [f for f in figures if f["figure"] == "feature_drifted"]
+    measured = {f["subject"] for f in figures if f["figure"] in ("performance", "estimated")}
+    metric = next((m for m in HEADLINE_METRICS if m in measured), "")
+    firing = sum(f["value"] for f in figures if f["figure"] == "alerts" and f["detail"] == "firing")
+    baselines = {m: mean for m, mean in model["baselines"] or []}
+    p99_seconds = value("latency_p99")
+    return {
+        "model_name": model["model_name"], "model_version": model["model_version"],
+        "health": "critical" if model["critical"] else "warning" if firing else "ok",
+        "alerts_firing": int(firing), "n_drifted": int(value("drifted_features") or 0), "n_features": len(verdicts),
+        "drifted_features": sorted(f["subject"] for f in verdicts if f["value"] == 1), "metric": metric,
+        "realised": value("performance", metric) if metric else None,
+        "estimated": value("estimated", metric) if metric else None, "baseline": baselines.get(metric),
+        "p99_ms": None if p99_seconds is None else p99_seconds * 1000, "error_rate": value("error_rate"),
+        "last_prediction": model["last_prediction"], "last_label": model["last_label"],
+    }
 
 
 def _number(value: Any, percent: bool = False) -> str:

@@ -8,6 +8,8 @@ import datetime as dt
 import io
 import os
 
+import pytest
+
 from heron_collector import cli, demo, status
 from heron_collector.access import Remote, open_access
 from heron_collector.store import resolve_url
@@ -66,7 +68,7 @@ def test_status_lists_every_model_with_the_views_values(demo_data_dir, tmp_path)
         p99, error_rate = one(client, "SELECT latency_p99_ms, error_rate FROM heron.ml_sla FINAL WHERE "
                                       "model_name = {m:String} AND model_version = {v:String} AND calls > 0 "
                                       "ORDER BY window_start DESC LIMIT 1")
-        assert (ours["p99_ms"], ours["error_rate"]) == (p99, error_rate)
+        assert ours["p99_ms"] == pytest.approx(p99, rel=1e-9) and ours["error_rate"] == error_rate
         last_prediction = one(client, "SELECT max(timestamp) FROM heron.ml_predictions WHERE model_name = {m:String} "
                                       "AND model_version = {v:String}")[0]
         last_label = one(client, "SELECT max(timestamp) FROM heron.ml_ground_truth WHERE model_name = {m:String}")[0]
