@@ -8,8 +8,8 @@ What runs, all for real:
   3. eight simulated days of traffic through `@heron.monitor`, served by four worker threads; a
      day lasts a few seconds and is one analysis window. From day 4 three features drift
      (income, credit_score, channel); from day 5 the world changes (concept shift: the same
-     inputs default differently); on days 6 and 7 a quarter of the calls are slow, and on day 7
-     a quarter fail; day 8 is healthy again;
+     inputs default differently); on days 6 and 7 two calls a day wait 1.5 s, and on day 7 a
+     quarter fail; day 8 is healthy again;
   4. delayed ground truth for 70 % of days 1–6 (days 7–8 have none yet, as in production);
   5. the scheduled views refreshed (`heron refresh`), days 1–3 as the baseline period;
   6. the default alert rules evaluated as of the end of each day and once more at the end, as
@@ -48,8 +48,8 @@ DRIFTED = ("channel", "credit_score", "income")
 MODEL, VERSION = "credit-default", "1.0"
 NUMERIC = ["age", "income", "debt_ratio", "credit_score", "loan_amount", "tenure_months", "late_payments"]
 CATEGORICAL = ["employment", "region", "channel"]
-SLO_P99_MS, SLO_ERROR_RATE = 300.0, 0.01
-SLOW_MS = 600.0        # what a slow call waits for its feature store
+SLOW_MS = 1500.0       # what a slow call waits for its feature store: over the default SLO (p99 ≤ 1 s)
+SLOW_CALLS = 2         # of a slow day's calls; with 24 calls a day, p99 lies between the two slowest
 WORKERS = 4            # concurrent requests the service handles
 SINK = "demo-webhook"  # the channel name of the loopback receiver
 
@@ -227,7 +227,9 @@ def summary(client: Any, clock: Clock, sink_counts: dict[str, int]) -> None:
     say(f"Injected: {', '.join(DRIFTED)} drift from day {DRIFT_FROM}; concept shift from day {SHIFT_FROM}; "
         f"slow calls on days {SLOW_DAYS[0]}–{SLOW_DAYS[-1]}; failing calls on day {FAIL_DAY}; labels for days "
         f"1–{LABELLED_DAYS}; days 1–{BASELINE_DAYS} are the baseline.\n")
-    say(f"What the views found, per day (SLO: p99 ≤ {SLO_P99_MS:.0f} ms, errors ≤ {100 * SLO_ERROR_RATE:.0f} %)")
+    p99_slo, errors_slo = client.query("SELECT any(slo_p99_ms), any(slo_error_rate) FROM heron.ml_sla FINAL "
+                                       "WHERE model_name = {m:String}", parameters={"m": MODEL}).result_rows[0]
+    say(f"What the views found, per day (the default SLO: p99 ≤ {p99_slo:.0f} ms, errors ≤ {100 * errors_slo:.0f} %)")
     rows = []
     for window, d in daily(client).items():
         drifted = ", ".join(d.get("drifted") or []) or ("-" if d.get("features") else "not measured")
@@ -296,13 +298,16 @@ def make_traffic(rng: np.random.Generator, calls: int, rows: int) -> list[tuple[
 def serve_day(predict, fault: threading.local, batches: list, slow: bool, failing: bool,
               deadline: float) -> list[list[str] | None]:
     """One day's calls through the model, WORKERS at a time; each call's prediction ids, or None
-    for a call that failed (or would have ended after its window)."""
+    for a call that failed (or would have ended after its window). A quarter of a failing day's
+    calls fail; SLOW_CALLS of a slow day's wait SLOW_MS."""
     import heron
+
+    slow_calls = {2 + i * len(batches) // SLOW_CALLS for i in range(SLOW_CALLS)}
 
     def call(i: int) -> list[str] | None:
         if time.time() > deadline:
             return None  # keep every call inside its window on a slow machine
-        fault.kind = "fail" if failing and i % 4 == 1 else "slow" if slow and i % 4 == 3 else ""
+        fault.kind = "fail" if failing and i % 4 == 1 else "slow" if slow and i in slow_calls else ""
         try:
             predict(batches[i])
         except TimeoutError:
@@ -350,15 +355,14 @@ def serve(model, traffic: list, day_seconds: int, bar: Progress) -> tuple[float,
 
 
 def configure(client: Any, day_seconds: int, baseline_from: float | None = None) -> None:
-    """The model's windows (one per simulated day), its SLO and, once the healthy days are past,
-    its baseline period (what `heron config set` does; the demo's windows are shorter than it allows)."""
+    """The model's windows (one per simulated day) and, once the healthy days are past, its
+    baseline period (what `heron config set` does; the demo's windows are shorter than it allows).
+    The SLO is the default one (ml_slo_defaults)."""
     baseline = {"b0": None, "b1": None} if baseline_from is None else {
         "b0": _utc(baseline_from), "b1": _utc(baseline_from + BASELINE_DAYS * day_seconds)}
     client.command("INSERT INTO heron.ml_monitor_config (model_name, window_seconds, lookback_seconds, baseline_start, "
                    "baseline_end) VALUES ({m:String}, {w:UInt32}, 86400, {b0:Nullable(DateTime64(6, 'UTC'))}, "
                    "{b1:Nullable(DateTime64(6, 'UTC'))})", parameters={"m": MODEL, "w": day_seconds, **baseline})
-    client.command("INSERT INTO heron.ml_slo (model_name, p99_ms, error_rate) VALUES ({m:String}, {p:Float64}, "
-                   "{e:Float64})", parameters={"m": MODEL, "p": SLO_P99_MS, "e": SLO_ERROR_RATE})
 
 
 def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int) -> None:
@@ -375,8 +379,10 @@ def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int)
     trainer = ThreadPoolExecutor(1, thread_name_prefix="demo-train")
     training = trainer.submit(train, np.random.default_rng(7))
     trainer.shutdown(wait=False)
+    # The demo refreshes the views and evaluates the alerts itself, on its own clock: the collector's
+    # schedule is set past the demo's end, whatever HERON_REFRESH_SECONDS / HERON_ALERT_RULES say.
     settings = Settings(otlp_http="127.0.0.1:0", otlp_grpc="127.0.0.1:0", admin="127.0.0.1:0", data_dir=data_dir,
-                        clickhouse_url="", batch_seconds=0.2)
+                        clickhouse_url="", batch_seconds=0.2, refresh_seconds=3600, alert_rules="")
     secret = new_secret()
     with Collector(settings) as collector, WebhookSink(secret) as sink:
         client = collector.store.client
