@@ -52,6 +52,7 @@ SLOW_MS = 1500.0       # what a slow call waits for its feature store: over the 
 SLOW_CALLS = 2         # of a slow day's calls; with 24 calls a day, p99 lies between the two slowest
 WORKERS = 4            # concurrent requests the service handles
 SINK = "demo-webhook"  # the channel name of the loopback receiver
+REPORT = "heron-demo-report.html"  # where the report goes without --data-dir
 
 
 def say(message: str = "") -> None:
@@ -270,17 +271,11 @@ def _ms(value: float | None) -> str:
 
 
 def _write_report(client: Any, path: str) -> None:
-    """The HTML report of the store.
+    """The HTML report of the demo's model over its days (`heron report`), beside the store."""
+    from . import report
 
-    MERGE: `heron_collector.report` is written on another branch; wire its `write` here (this
-    call assumes write(client, path)) and drop the ImportError branch."""
-    try:
-        from . import report  # type: ignore[attr-defined]
-    except ImportError:
-        say("report: (not built)")
-        return
-    report.write(client, path)
-    say(f"report: {path}")
+    stats = report.write(client, MODEL, VERSION, "1d", path)
+    say(f"report: {stats['path']} ({stats['bytes']:,} bytes; open it in a browser, it needs no network)")
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -365,7 +360,7 @@ def configure(client: Any, day_seconds: int, baseline_from: float | None = None)
                    "{b1:Nullable(DateTime64(6, 'UTC'))})", parameters={"m": MODEL, "w": day_seconds, **baseline})
 
 
-def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int) -> None:
+def run(data_dir: str, report_path: str, day_seconds: int, calls_per_day: int, rows_per_call: int) -> None:
     import heron
 
     from . import analytics, status
@@ -433,7 +428,7 @@ def run(data_dir: str, day_seconds: int, calls_per_day: int, rows_per_call: int)
         say("heron status")
         status.print_status(client, "heron")
         say()
-        _write_report(client, os.path.join(data_dir, "report.html"))
+        _write_report(client, report_path)
         counts = client.query("SELECT (SELECT count() FROM heron.ml_predictions), "
                               "(SELECT count() FROM heron.ml_ground_truth), "
                               "(SELECT count() FROM heron.otel_traces)").result_rows[0]
@@ -448,8 +443,9 @@ def _utc(seconds: float) -> dt.datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m heron_collector.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", help="keep the store (and report.html) here: a new or empty directory "
-                                           "(default: a temporary directory, removed at the end)")
+    parser.add_argument("--data-dir", help="keep the store and report.html here: a new or empty directory "
+                                           f"(default: a temporary directory, removed at the end, and {REPORT} "
+                                           "in the current directory)")
     parser.add_argument("--day-seconds", type=int, default=3, help="length of a simulated day (one window)")
     parser.add_argument("--calls-per-day", type=int, default=24)
     parser.add_argument("--rows-per-call", type=int, default=100)
@@ -466,10 +462,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     if args.data_dir:
         os.makedirs(args.data_dir, exist_ok=True)
-        run(args.data_dir, args.day_seconds, args.calls_per_day, args.rows_per_call)
-    else:
+        run(args.data_dir, os.path.join(args.data_dir, "report.html"), args.day_seconds, args.calls_per_day,
+            args.rows_per_call)
+    else:  # the store goes with the temporary directory; the report stays
         with tempfile.TemporaryDirectory(prefix="heron-demo-") as tmp:
-            run(tmp, args.day_seconds, args.calls_per_day, args.rows_per_call)
+            run(tmp, os.path.abspath(REPORT), args.day_seconds, args.calls_per_day, args.rows_per_call)
     say(f"Demo finished in {time.perf_counter() - began:.0f} s.")
     return 0
 

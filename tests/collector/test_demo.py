@@ -121,7 +121,8 @@ def test_the_demo_prints_the_views_numbers_and_heron_status(client, demo_data_di
     status_rows = status.table_rows(status.read(client, "heron"))
     printed = out.split("heron status\n", 1)[1].splitlines()[2]
     assert printed.split() == " ".join(status_rows[0]).split(), (printed, status_rows)
-    assert re.search(r"^report: ", out, re.MULTILINE), out
+    report = demo_data_dir / "report.html"
+    assert f"report: {report} ({report.stat().st_size:,} bytes;" in out, out
 
 
 def test_heron_demo_takes_its_own_options_and_refuses_a_directory_with_data(tmp_path, capsys):
