@@ -450,11 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls-per-day", type=int, default=24)
     parser.add_argument("--rows-per-call", type=int, default=100)
     args = parser.parse_args(argv)
-    for name in ("day_seconds", "calls_per_day", "rows_per_call"):
-        if getattr(args, name) < 1 or (name == "calls_per_day" and args.calls_per_day < 20):
-            least = 20 if name == "calls_per_day" else 1
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}"
-                         + (" (the SLA rules judge windows of 20 calls or more)" if least == 20 else ""))
+    if args.day_seconds < 1 or args.rows_per_call < 1:
+        parser.error("--day-seconds and --rows-per-call must be at least 1")
+    if args.calls_per_day < 20:
+        parser.error("--calls-per-day must be at least 20 (the SLA rules judge windows of 20 calls or more)")
+    if args.data_dir and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        parser.error(f"--data-dir {args.data_dir} is a file; name a new or empty directory")
     if args.data_dir and os.path.isdir(args.data_dir) and os.listdir(args.data_dir):
         parser.error(f"--data-dir {args.data_dir} is not empty: the demo builds a new store; remove it "
                      "(rm -r) or name another directory")
