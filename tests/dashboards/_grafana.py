@@ -161,3 +161,32 @@ def macros(sql: str, tr: TimeRange) -> str:
 def render(sql: str, values: dict[str, str | list[str]], options: dict[str, list[str]], tr: TimeRange) -> str:
     """The statement ClickHouse receives for `sql` with these variable values and time range."""
     return macros(substitute(conditional_all(sql, values), values, options), tr)
+
+
+def variables(client, board: dict, tr: TimeRange, all_values: bool) -> tuple[dict, dict]:
+    """Each template variable's value as Grafana resolves them on load, in order: a query variable
+    runs its query with the variables before it; a multi-value one takes All (`all_values`, when it
+    offers All) or its first option, a single one its saved value or first option. Returns the
+    values and every variable's options."""
+    values: dict = {}
+    options: dict = {}
+    for var in board["templating"]["list"]:
+        name = var["name"]
+        if var["type"] == "datasource":
+            continue
+        if var["type"] == "textbox":
+            values[name] = var["query"]
+            continue
+        if var["type"] == "query":
+            rows = client.query(render(var["query"]["rawSql"], values, options, tr)).result_rows
+            options[name] = [str(r[0]) for r in rows]
+        elif var["type"] == "custom":
+            options[name] = [o["value"] for o in var["options"]]
+        else:
+            raise AssertionError(f"variable {name}: type {var['type']} is not resolved here")
+        assert options[name], f"variable {name} has no option over this data"
+        if var.get("multi"):
+            values[name] = ALL if all_values and var.get("includeAll") else [options[name][0]]
+        else:
+            values[name] = var["current"].get("value") or options[name][0]
+    return values, options

@@ -20,7 +20,7 @@ from heron_collector import analytics, config
 from heron_collector.alerts import evaluate, rules
 
 from ..conftest import open_demo_store
-from ._grafana import ALL, TimeRange, dashboards, queries, render
+from ._grafana import TimeRange, dashboards, queries, render, variables
 
 DB = "heron"
 MODEL = "credit-default"
@@ -56,33 +56,8 @@ def demo(demo_data_dir, tmp_path_factory):
         client.close()
 
 
-def _variables(client, board: dict, tr: TimeRange, all_values: bool) -> tuple[dict, dict]:
-    """Each variable's value the way Grafana resolves them, in order: a query variable runs its query
-    with the variables before it; a multi-value one takes All or its first option."""
-    values: dict = {}
-    options: dict = {}
-    for var in board["templating"]["list"]:
-        name = var["name"]
-        if var["type"] == "datasource":
-            continue
-        if var["type"] == "query":
-            rows = client.query(render(var["query"]["rawSql"], values, options, tr)).result_rows
-            options[name] = [str(r[0]) for r in rows]
-        elif var["type"] == "custom":
-            options[name] = [o["value"] for o in var["options"]]
-        elif var["type"] == "textbox":
-            values[name] = var["query"]
-            continue
-        assert options[name], f"variable {name} has no option over the demo's data"
-        if var.get("multi"):
-            values[name] = ALL if all_values and var.get("includeAll") else [options[name][0]]
-        else:
-            values[name] = var["current"].get("value") or options[name][0]
-    return values, options
-
-
 def _run(client, query, board, tr, all_values):
-    values, options = _variables(client, board, tr, all_values)
+    values, options = variables(client, board, tr, all_values)
     sql = render(query.sql, values, options, tr)
     result = client.query(sql)
     types = [t.name for t in result.column_types]
