@@ -73,6 +73,8 @@ def _check_time_series(query, result, types, sql):
     labels = [n for n in names[1:] if TEXT.match(types[n])]
     assert numbers, f"{query.id}: no numeric column to draw: {types}"
     assert len(numbers) + len(labels) == len(names) - 1, f"{query.id}: columns neither number nor label: {types}"
+    keys = [(row[0], *(row[names.index(n)] for n in labels)) for row in result.result_rows]
+    assert len(keys) == len(set(keys)), f"{query.id}: a time and labels repeat (the wide frame would be ambiguous)"
     drawn = [row[i] for row in result.result_rows for i, n in enumerate(names) if n in numbers]
     assert any(v is not None for v in drawn), f"{query.id}: every value is NULL\n{sql}"
     if query.kind == "heatmap":
