@@ -53,11 +53,18 @@ def demo(demo_data_dir, tmp_path_factory):
         start, end = int(start.timestamp()) - 60, int(end.timestamp()) + 60
         yield client, TimeRange(start, end, interval_s=max(1, (end - start) // 1000))
     finally:
+        _RESOLVED.pop(client, None)
         client.close()
 
 
+_RESOLVED: dict = {}  # the demo client → (dashboard, all_values) → the variables' values and options
+
+
 def _run(client, query, board, tr, all_values):
-    values, options = variables(client, board, tr, all_values)
+    key = (query.dashboard, all_values)  # Grafana resolves the variables once per dashboard load
+    if key not in _RESOLVED.get(client, {}):
+        _RESOLVED.setdefault(client, {})[key] = variables(client, board, tr, all_values)
+    values, options = _RESOLVED[client][key]
     sql = render(query.sql, values, options, tr)
     result = client.query(sql)
     types = [t.name for t in result.column_types]
