@@ -5,8 +5,10 @@ Order, as the plugin's `applyTemplateVariables` then its backend `macros.Interpo
   1. `$__conditionalAll(phrase, $var)` → `1=1` when the variable is All (or empty), else `phrase`
      (src/data/CHDatasource.ts `applyConditionalAll`: innermost-last first, arguments split at
      top-level commas);
-  2. template variables (`$var`, `${var}`): a multi-value becomes `'a','b'` (the plugin's own format
-     function joins with `','` inside quotes, without escaping), a single value is inserted raw;
+  2. template variables: `${var:sqlstring}` (Grafana's format: each value quoted, `'` doubled, joined
+     with `,`), which every value in the dashboards' SQL uses, since a model name may hold a quote; and
+     `$var` / `${var}` with the plugin's own format function (a multi-value becomes `'a','b'`, without
+     escaping; a single value is inserted raw);
   3. the backend macros (pkg/macros/macros.go): only those below. Any other `$__name` fails the test,
      so a dashboard cannot use a macro whose expansion was never checked.
 """
@@ -113,11 +115,14 @@ def substitute(sql: str, values: dict[str, str | list[str]], options: dict[str, 
         name = match.group(1) or match.group(2) or match.group(4)
         if name.startswith("__"):
             return match.group(0)  # a macro, or a Grafana built-in: not a template variable
-        assert match.group(3) is None, f"variable format ${{{name}:{match.group(3)}}} is not used in SQL here"
+        fmt = match.group(3)
+        assert fmt in (None, "sqlstring"), f"variable format ${{{name}:{fmt}}} is not expanded here"
         assert name in values, f"unknown template variable ${name}"
         value = values[name]
         if value == ALL or value == [ALL]:
             value = options[name]
+        if fmt == "sqlstring":
+            return ",".join("'" + v.replace("'", "''") + "'" for v in ([value] if isinstance(value, str) else value))
         return "'" + "','".join(value) + "'" if isinstance(value, list) else value
 
     return _VARIABLE.sub(one, sql)

@@ -65,7 +65,17 @@ def test_every_variable_a_query_uses_is_defined_and_queried_from_the_views():
             assert used <= set(variables), f"{q.id} uses undefined variables {used - set(variables)}"
     detail = {v["name"]: v for v in BOARDS["heron-model-detail.json"]["templating"]["list"]}
     assert detail["version"]["type"] == "query" and detail["version"]["multi"] and detail["version"]["includeAll"]
-    assert "'${model}'" in detail["version"]["query"]["rawSql"], "the versions are the chosen model's"
+    assert "${model:sqlstring}" in detail["version"]["query"]["rawSql"], "the versions are the chosen model's"
+
+
+def test_every_value_reaches_sql_quoted_and_escaped():
+    """A model, version or environment name may hold a quote: every variable in SQL is written
+    ${var:sqlstring}, except the second argument of $__conditionalAll, which is only looked at."""
+    for name, board in BOARDS.items():
+        for q in queries(name, board):
+            sql = re.sub(r",\s*\$\w+\)", ")", q.sql)  # $__conditionalAll(phrase, $var)
+            raw = [m for m in re.findall(r"\$\{?(?!__)\w+(?::\w+)?\}?", sql) if not m.endswith(":sqlstring}")]
+            assert raw == [], f"{q.id}: {raw} reach SQL unescaped"
 
 
 def test_links_lead_to_dashboards_that_exist():

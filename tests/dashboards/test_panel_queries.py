@@ -20,7 +20,7 @@ from heron_collector import analytics, config
 from heron_collector.alerts import evaluate, rules
 
 from ..conftest import open_demo_store
-from ._grafana import TimeRange, dashboards, queries, render, variables
+from ._grafana import ALL, TimeRange, dashboards, queries, render, variables
 
 DB = "heron"
 MODEL = "credit-default"
@@ -173,3 +173,13 @@ def test_every_table_a_query_reads_exists_in_the_migrated_store(demo):
         read = set(re.findall(r"\bheron\.(\w+)", q.sql))
         assert read, f"{q.id} reads no heron table"
         assert read <= existing, f"{q.id} reads what a migrated store lacks: {read - existing}"
+
+
+def test_a_quote_in_a_name_stays_inside_its_string(demo):
+    """${var:sqlstring} as Grafana formats it: the engine reads back exactly the names it was given."""
+    client, tr = demo
+    names = ["o'brien", "a,b", "x'); DROP TABLE heron.ml_models; --"]
+    for value in (names[0], names, ALL):
+        sql = render("SELECT [${model:sqlstring}] AS v", {"model": value}, {"model": names}, tr)
+        [(got,)] = client.query(sql).result_rows
+        assert got == ([value] if value == names[0] else names)
