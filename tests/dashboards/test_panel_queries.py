@@ -159,9 +159,13 @@ def test_the_detail_dashboard_tells_the_demos_story(demo):
     drifted = {(days.index(t) + 1, f) for t, f, v in heat.result_rows if v is not None and v >= 1}
     assert {f for _, f in drifted} == {"channel", "credit_score", "income"}, drifted
     assert min(day for day, _ in drifted) == 4, drifted
-    perf, _, _ = _run(client, by_title["Realised vs estimated $metric"], board, tr, all_values=False)
-    assert {s for _, s, _ in perf.result_rows} == {"realised 1.0", "estimated 1.0", "labelled 1.0",
-                                                   "baseline lower 1.0", "baseline upper 1.0"}
+    performance = by_title["Realised vs estimated $metric"]
+    perf, _, _ = _run(client, performance, board, tr, all_values=False)
+    series = {s for _, s, _ in perf.result_rows}
+    assert series == {"realised 1.0", "estimated 1.0", "labelled 1.0", "baseline lower", "baseline upper"}
+    band = [(o["matcher"]["options"], p["value"]) for o in performance.panel["fieldConfig"]["overrides"]
+            for p in o["properties"] if p["id"] == "custom.fillBelowTo"]
+    assert band == [("baseline upper", "baseline lower")], band  # Grafana fills between series by exact name
 
 
 def test_every_table_a_query_reads_exists_in_the_migrated_store(demo):
