@@ -84,6 +84,8 @@ def _check_time_series(query, result, types, sql):
     assert len(keys) == len(set(keys)), f"{query.id}: a time and labels repeat (the wide frame would be ambiguous)"
     drawn = [row[i] for row in result.result_rows for i, n in enumerate(names) if n in numbers]
     assert any(v is not None for v in drawn), f"{query.id}: every value is NULL\n{sql}"
+    if not labels:  # a wide frame: fields keep the column names, which overrides match exactly
+        _check_table(query, result, types)
     if query.kind == "heatmap":
         assert len(numbers) == 1 and len(labels) == 1, f"{query.id}: a heatmap needs one value per bucket label"
 
@@ -160,12 +162,15 @@ def test_the_detail_dashboard_tells_the_demos_story(demo):
     assert {f for _, f in drifted} == {"channel", "credit_score", "income"}, drifted
     assert min(day for day, _ in drifted) == 4, drifted
     performance = by_title["Realised vs estimated $metric"]
-    perf, _, _ = _run(client, performance, board, tr, all_values=False)
-    series = {s for _, s, _ in perf.result_rows}
-    assert series == {"realised 1.0", "estimated 1.0", "labelled 1.0", "baseline lower", "baseline upper"}
+    perf, types, _ = _run(client, performance, board, tr, all_values=True)
+    assert list(types) == ["time", "realised", "estimated", "labelled", "baseline_lower", "baseline_upper"]
+    rows = [dict(zip(types, r, strict=True)) for r in perf.result_rows]
+    assert all(r["baseline_lower"] < r["baseline_upper"] for r in rows), "the band is drawn in every window"
+    assert [r["labelled"] > 0 for r in rows] == [True] * 6 + [False] * 2, "labels for days 1–6 only"
+    assert all(r["estimated"] is not None for r in rows)
     band = [(o["matcher"]["options"], p["value"]) for o in performance.panel["fieldConfig"]["overrides"]
             for p in o["properties"] if p["id"] == "custom.fillBelowTo"]
-    assert band == [("baseline upper", "baseline lower")], band  # Grafana fills between series by exact name
+    assert band == [("baseline_upper", "baseline_lower")], band
 
 
 def test_every_table_a_query_reads_exists_in_the_migrated_store(demo):
