@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo lint fmt clean
+.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo bench-dashboards lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-drift: $(STAMP)
 # A /metrics scrape of the cached model-health gauges against the one query that fills them.
 bench-prometheus: $(STAMP)
 	$(PY) benchmarks/prometheus_health.py
+
+# Every dashboard query (panels, variables, annotations) over 10M predictions; target: each <= 1 s.
+bench-dashboards: $(STAMP)
+	$(PY) benchmarks/dashboards.py --rows 10000000
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sdk collector tests benchmarks
