@@ -239,8 +239,9 @@ class Collector:
                 last_error = str(exc)
 
     def _evaluate_alerts(self) -> None:
-        """Evaluate the alert rules once per refresh interval and hand what fired or resolved to
-        the channels (each on its own queue: a dead channel stalls nothing else)."""
+        """Evaluate the alert rules once per refresh interval, and between evaluations look for
+        notifications that came due (group_wait, group_interval), handing them to the channels
+        (each on its own queue: a dead channel stalls nothing else)."""
         from .alerts import dispatch, evaluate, notify
 
         def outcome(n: Any, delivery: Any) -> None:
@@ -252,14 +253,21 @@ class Collector:
 
         dispatcher = dispatch.Dispatcher(self.alert_channels, on_outcome=outcome)
         every_time = frozenset(name for name, c in self.alert_channels.items() if c.type == "alertmanager")
+        refresh = float(self.settings.refresh_seconds)
+        tick = notify.tick_seconds(self.alert_rules, refresh)
+        next_evaluation = time.monotonic() + refresh
         last_error = ""
         try:
-            while not self._stopping.wait(self.settings.refresh_seconds):
+            while not self._stopping.wait(tick):
                 try:
                     now = dt.datetime.now(dt.timezone.utc)
-                    changed = evaluate.evaluate(self.store.client, self.store.database, self.alert_rules, now)
-                    plans = notify.plan(self.store.client, self.store.database, self.alert_rules, changed, now,
-                                        every_time)
+                    evaluated = time.monotonic() >= next_evaluation
+                    changed = []
+                    if evaluated:
+                        next_evaluation = time.monotonic() + refresh
+                        changed = evaluate.evaluate(self.store.client, self.store.database, self.alert_rules, now)
+                    plans = notify.plan(self.store.client, self.store.database, self.alert_rules, now,
+                                        every_time if evaluated else frozenset())
                     notify.send(self.store.client, self.store.database, plans, dispatcher, now)
                     if changed:
                         self.model_health.reload(self.store.client, self.store.database)

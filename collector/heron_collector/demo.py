@@ -149,13 +149,17 @@ def faults(day: int) -> list[str]:
 # --- the alerts --------------------------------------------------------------------------------
 def demo_rules(day_seconds: float, channel: str) -> list:
     """The default rules on the demo's clock, all notifying `channel`. Their durations (`for`,
-    `keep_firing_for`, `repeat_interval`) are written for hourly windows; a window here lasts
-    `day_seconds`, so each is scaled by day_seconds / 3600: `for = 2h` waits two simulated days."""
+    `keep_firing_for`, `group_interval`, `repeat_interval`) are written for hourly windows; a window
+    here lasts `day_seconds`, so each is scaled by day_seconds / 3600: `for = 2h` waits two simulated
+    days. group_wait is 0: the demo looks for due notifications only when it evaluates, once a
+    window, so any wait would hold each first notification a whole simulated day."""
     from .alerts import rules
 
     scale = day_seconds / 3600
     return [replace(r, for_seconds=r.for_seconds * scale, keep_firing_for_seconds=r.keep_firing_for_seconds * scale,
-                    repeat_seconds=r.repeat_seconds * scale, channels=(channel,)) for r in rules.default_rules()]
+                    group_wait_seconds=0.0, group_interval_seconds=rules.timing(r).group_interval * scale,
+                    repeat_seconds=rules.timing(r).repeat_interval * scale, channels=(channel,))
+            for r in rules.default_rules()]
 
 
 def evaluate_alerts(client: Any, rules: list, channels: dict, times: Sequence[dt.datetime]) -> None:
@@ -170,8 +174,8 @@ def evaluate_alerts(client: Any, rules: list, channels: dict, times: Sequence[dt
 
     with dispatch.Dispatcher(channels, on_outcome=outcome) as dispatcher:
         for now in times:
-            changed = evaluate.evaluate(client, "heron", rules, now)
-            notify.send(client, "heron", notify.plan(client, "heron", rules, changed, now), dispatcher, now)
+            evaluate.evaluate(client, "heron", rules, now)
+            notify.send(client, "heron", notify.plan(client, "heron", rules, now), dispatcher, now)
         if not dispatcher.flush(timeout=30):
             raise RuntimeError("the webhook receiver did not take every notification within 30 s")
 

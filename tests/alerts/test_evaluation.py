@@ -122,7 +122,10 @@ def test_a_rule_file_is_checked_with_its_line(tmp_path):
     assert ok.returncode == 0 and "floor" in ok.stdout, ok.stderr
 
 
-def test_a_firing_group_is_notified_once_not_during_the_repeat_interval_then_resolved(store, tmp_path):
+def test_a_group_waits_group_wait_changes_wait_group_interval_and_repeats_after_repeat_interval(store, tmp_path):
+    """Alertmanager's timings on real evaluations, with the time injected: accuracy and f1 fire
+    together and go out as one message after group_wait; unchanged, the group is sent again only
+    after repeat_interval; its resolution waits for group_interval after the last message."""
     from heron_collector.alerts import channels, dispatch, notify
 
     from ._receiver import Receiver
@@ -130,37 +133,75 @@ def test_a_firing_group_is_notified_once_not_during_the_repeat_interval_then_res
     _stream(store, days=12, switch_at=3, baseline_days=8)
     with Receiver() as hook:
         path = tmp_path / "rules.toml"
-        path.write_text(f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}/alerts"\n'
+        path.write_text(f'[notifications]\ngroup_wait = "10m"\ngroup_interval = "1h"\n\n'
+                        f'[channels.hook]\ntype = "webhook"\nurl = "{hook.url}/alerts"\n'
                         'secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="\n\n'
                         '[[rules]]\nname = "performance_baseline"\nsignal = "metric"\nkind = "performance"\n'
                         'metrics = ["accuracy", "f1"]\ncompare = "baseline"\ndirection = "below"\nwarning = 3.0\n'
-                        'min_samples = 50\nrepeat_interval = "2d"\nchannels = ["hook"]\n')
+                        'min_samples = 50\nrepeat_interval = "2h"\nchannels = ["hook"]\n')
         loaded, config = rules.load(path)
         loaded = [r for r in loaded if r.name == "performance_baseline"]  # no other alert joins the group
+        assert rules.timing(loaded[0]) == rules.Timing(600, 3600, 7200)
         outcomes = []
         sender = dispatch.Dispatcher(channels.channels_from_config(config),
                                      on_outcome=lambda n, d: outcomes.append((n.status, d.outcome)))
+        t0 = day_start(2) + dt.timedelta(minutes=1)  # the end of the switch window
 
-        def evaluate_at(when: dt.datetime) -> int:
-            changed = evaluate.evaluate(store, DB, loaded, now=when)
-            sent = notify.send(store, DB, notify.plan(store, DB, loaded, changed, when), sender, when)
+        def at(minutes: float, evaluated: bool = False) -> list[str]:
+            """Evaluate (or only look for due notifications) at t0 + minutes; the statuses sent."""
+            when = t0 + dt.timedelta(minutes=minutes)
+            if evaluated:
+                evaluate.evaluate(store, DB, loaded, now=when)
+            before = len(hook.requests)
+            notify.send(store, DB, notify.plan(store, DB, loaded, when), sender, when)
             assert sender.flush(10)
-            return sent
+            return [r.json()["status"] for r in hook.requests[before:]]
 
-        switch_end = day_start(2) + dt.timedelta(minutes=1)
-        assert evaluate_at(switch_end) == 1, "accuracy and f1 fire together: one notification for the group"
-        body = hook.requests[-1].json()
-        assert body["status"] == "firing" and {a["labels"]["subject"] for a in body["alerts"]} >= {"accuracy", "f1"}
-        assert evaluate_at(switch_end + dt.timedelta(hours=6)) == 0, "still firing, inside the repeat interval"
-        # the labels come back to the baseline's concept: the group resolves, once
-        store.command(f"TRUNCATE TABLE {DB}.ml_performance")
-        assert evaluate_at(switch_end + dt.timedelta(hours=7)) == 1
-        assert hook.requests[-1].json()["status"] == "resolved"
-        assert evaluate_at(switch_end + dt.timedelta(hours=8)) == 0
+        assert at(0, evaluated=True) == [], "a new group waits group_wait"
+        assert at(9) == []
+        assert at(10) == ["firing"], "accuracy and f1 fired together: one message after group_wait"
+        assert {a["labels"]["subject"] for a in hook.requests[-1].json()["alerts"]} == {"accuracy", "f1"}
+        assert at(30, evaluated=True) == [] and at(120, evaluated=True) == [], "unchanged: no repeat before 2h"
+        assert at(130, evaluated=True) == ["firing"], "repeat_interval after the last message"
+        store.command(f"TRUNCATE TABLE {DB}.ml_performance")  # the labels come back to the baseline's concept
+        assert at(140, evaluated=True) == [], "resolved, but the last message is not group_interval old"
+        assert at(189) == []
+        assert at(190) == ["resolved"]
+        resolved = hook.requests[-1].json()["alerts"]
+        assert {(a["status"], a["labels"]["subject"]) for a in resolved} == {("resolved", "accuracy"),
+                                                                            ("resolved", "f1")}
+        ended = (t0 + dt.timedelta(minutes=140)).strftime("%Y-%m-%dT%H:%M")  # when they resolved, not when sent
+        assert all(a["endsAt"].startswith(ended) for a in resolved), resolved
+        assert at(250, evaluated=True) == [] and at(400) == [], "a resolved group is over"
         sender.close(5)
-    assert outcomes == [("firing", "delivered"), ("resolved", "delivered")]
-    recorded = store.query(f"SELECT status, channel, outcome FROM {DB}.ml_alert_notifications ORDER BY at").result_rows
-    assert recorded == [("firing", "hook", "queued"), ("resolved", "hook", "queued")]
+    assert outcomes == [("firing", "delivered")] * 2 + [("resolved", "delivered")]
+    recorded = store.query(f"SELECT status, length(firing), outcome FROM {DB}.ml_alert_notifications "
+                           "WHERE outcome = 'queued' ORDER BY at").result_rows
+    assert recorded == [("firing", 2, "queued"), ("firing", 2, "queued"), ("resolved", 0, "queued")]
+
+
+def test_an_alert_that_resolves_within_group_wait_sends_nothing(store):
+    from heron_collector.alerts import notify
+
+    rule = rules.parse_rule({"name": "r", "signal": "feature_drift", "group_wait": "1m"}, "t")
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    fp = evaluate.fingerprint("r", "m", "v1", "x")
+
+    def transition(state: str, seconds: int) -> None:
+        at = t0 + dt.timedelta(seconds=seconds)
+        store.insert(f"{DB}.ml_alerts", [[fp, "r", "m", "v1", "x", "warning", state, 1.0, 0.5, None, "", {}, at, at]],
+                     column_names=["fingerprint", "rule", "model_name", "model_version", "subject", "severity",
+                                   "state", "value", "threshold", "window_start", "summary", "labels", "since", "at"])
+
+    transition("firing", 0)
+    assert notify.plan(store, DB, [rule], t0 + dt.timedelta(seconds=30)) == []
+    transition("resolved", 40)
+    assert notify.plan(store, DB, [rule], t0 + dt.timedelta(seconds=60)) == []
+    assert notify.plan(store, DB, [rule], t0 + dt.timedelta(hours=5)) == []
+    transition("firing", 100)
+    [due] = notify.plan(store, DB, [rule], t0 + dt.timedelta(seconds=160))
+    assert due.notification.status == "firing" and [a.fingerprint for a in due.notification.alerts] == [fp]
+    assert notify.tick_seconds([rule], 300) == 60
 
 
 def test_a_backtest_lists_the_alerts_the_live_run_fired(store):
@@ -245,8 +286,8 @@ def test_silences_and_inhibition_keep_alerts_out_of_notifications(store):
                  column_names=["fingerprint", "rule", "model_name", "model_version", "subject", "severity", "state",
                                "value", "threshold", "window_start", "summary", "labels", "since", "at"])
     manage.run(store, DB, {"action": "silence", "model": "b", "for": "1h"})
-    plans = notify.plan(store, DB, [drift, missing], firing, now)
-    listed = sorted((a.model, a.rule, a.subject) for n, _ in plans for a in n.alerts)
+    plans = notify.plan(store, DB, [drift, missing], now + dt.timedelta(minutes=1))  # after group_wait
+    listed = sorted((a.model, a.rule, a.subject) for p in plans for a in p.notification.alerts)
     # x of model a drifts because it is missing: only the cause; model b is silenced
     assert listed == [("a", "drift", "y"), ("a", "missing", "x")]
     with pytest.raises(ValueError, match="--for"):

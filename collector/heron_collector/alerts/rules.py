@@ -31,6 +31,21 @@ class RuleError(ValueError):
 
 
 @dataclass(frozen=True)
+class Timing:
+    """When a group's notifications go out: Alertmanager's route timings, with its defaults.
+    A rule file's `[notifications]` table sets them for every rule; a rule may set its own."""
+
+    group_wait: float = 30.0             # a new group waits this long: alerts firing together go out as one
+    group_interval: float = 300.0        # a notified group's changes go out no sooner than this after the last
+    repeat_interval: float = 4 * 3600.0  # a group still firing, unchanged, is sent again after this
+
+
+DEFAULT_TIMING = Timing()
+_TIMING_FIELDS = {"group_wait": "group_wait_seconds", "group_interval": "group_interval_seconds",
+                  "repeat_interval": "repeat_seconds"}  # rule-file key: Rule field
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     signal: str
@@ -47,7 +62,9 @@ class Rule:
     min_samples: int = 0
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
-    repeat_seconds: float = 4 * 3600.0
+    group_wait_seconds: float | None = None      # None: the file's [notifications] value, else DEFAULT_TIMING's
+    group_interval_seconds: float | None = None
+    repeat_seconds: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
     channels: tuple[str, ...] = ()
     inhibits: tuple[str, ...] = ()    # rules not notified for the same model, version and subject while this fires
@@ -74,7 +91,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 
 _KEYS = {"name", "signal", "compare", "kind", "metric", "metrics", "subjects", "warning", "critical", "severity",
          "direction", "chart", "ewma_lambda", "min_samples", "for", "keep_firing_for", "repeat_interval", "labels",
-         "channels", "inhibits", "enabled", "summary"}
+         "channels", "inhibits", "enabled", "summary", "group_wait", "group_interval"}
 
 
 def parse_rule(table: dict[str, Any], where: str) -> Rule:
@@ -129,11 +146,43 @@ def parse_rule(table: dict[str, Any], where: str) -> Rule:
         direction=table.get("direction", "both"), chart=table.get("chart", "beyond"), ewma_lambda=float(lam),
         min_samples=min_samples, for_seconds=_duration(table.get("for", 0), f"{where}: for"),
         keep_firing_for_seconds=_duration(table.get("keep_firing_for", 0), f"{where}: keep_firing_for"),
-        repeat_seconds=_duration(table.get("repeat_interval", "4h"), f"{where}: repeat_interval"),
+        group_wait_seconds=_timing(table, "group_wait", where), group_interval_seconds=_timing(
+            table, "group_interval", where), repeat_seconds=_timing(table, "repeat_interval", where),
         labels=dict(labels), channels=_strings(table.get("channels", []), f"{where}: channels"),
         inhibits=_strings(table.get("inhibits", []), f"{where}: inhibits"),
         enabled=bool(table.get("enabled", True)), summary=str(table.get("summary", "")),
     )
+
+
+def _timing(table: dict[str, Any], key: str, where: str) -> float | None:
+    """A timing key of a rule or of [notifications]; group_interval and repeat_interval must be > 0."""
+    if key not in table:
+        return None
+    seconds = _duration(table[key], f"{where}: {key}")
+    if seconds <= 0 and key != "group_wait":
+        raise RuleError(f"{where}: {key} must be longer than 0 s, e.g. {key} = \"5m\"")
+    return seconds
+
+
+def timing(rule: Rule) -> Timing:
+    """The rule's notification timing: its own values, else the defaults."""
+    return Timing(
+        DEFAULT_TIMING.group_wait if rule.group_wait_seconds is None else rule.group_wait_seconds,
+        DEFAULT_TIMING.group_interval if rule.group_interval_seconds is None else rule.group_interval_seconds,
+        DEFAULT_TIMING.repeat_interval if rule.repeat_seconds is None else rule.repeat_seconds)
+
+
+def _notifications(document: dict[str, Any], path: str) -> dict[str, float]:
+    """The [notifications] table: the timings every rule without its own takes."""
+    table = document.get("notifications", {})
+    if not isinstance(table, dict):
+        raise RuleError(f"{path}: notifications must be a table: [notifications] with group_wait, group_interval, "
+                        "repeat_interval")
+    unknown = sorted(set(table) - set(_TIMING_FIELDS))
+    if unknown:
+        raise RuleError(f"{path}: [notifications]: unknown key {unknown[0]!r}; known: {', '.join(_TIMING_FIELDS)}")
+    return {key: value for key in _TIMING_FIELDS if (value := _timing(table, key, f"{path}: [notifications]"))
+            is not None}
 
 
 def _header_lines(text: str) -> list[int]:
@@ -147,9 +196,11 @@ def load_text(text: str, path: str, defaults: list[Rule] | None = None) -> tuple
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: {exc}") from None
-    unknown = sorted(set(document) - {"rules", "channels"})
+    unknown = sorted(set(document) - {"rules", "channels", "notifications"})
     if unknown:
-        raise RuleError(f"{path}: unknown top-level key {unknown[0]!r}; a rule file has [[rules]] and [channels.NAME]")
+        raise RuleError(f"{path}: unknown top-level key {unknown[0]!r}; a rule file has [[rules]], [channels.NAME] "
+                        "and [notifications]")
+    shared = _notifications(document, path)
     tables = document.get("rules", [])
     if not isinstance(tables, list):
         raise RuleError(f"{path}: rules must be [[rules]] tables")
@@ -169,7 +220,8 @@ def load_text(text: str, path: str, defaults: list[Rule] | None = None) -> tuple
     channels = document.get("channels", {})
     if not isinstance(channels, dict) or not all(isinstance(v, dict) for v in channels.values()):
         raise RuleError(f"{path}: channels must be [channels.NAME] tables")
-    rules = list(by_name.values())
+    rules = [replace(rule, **{_TIMING_FIELDS[k]: v for k, v in shared.items() if getattr(rule, _TIMING_FIELDS[k])
+                              is None}) for rule in by_name.values()]
     for rule in rules:
         missing = [c for c in rule.channels if c not in channels]
         if missing:
