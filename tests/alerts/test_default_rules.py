@@ -1,19 +1,31 @@
 """Each default rule, driven by real views in the embedded engine: a stream of daily windows that
 crosses the rule and then clears, evaluated after each window as the collector would. The rule
 fires while the fault lasts (after its `for`), and resolves once it is gone (after its
-`keep_firing_for`); no other default rule fires."""
+`keep_firing_for`); no other default rule fires. (performance_baseline and error_baseline:
+test_evaluation.py, on a concept switch.)
+
+multivariate_drift: a PCA reference fitted by the real SDK (heron.log_reference, its OTLP records
+stored as the collector stores them), then windows whose two features keep their marginals while
+their correlation flips for one window and back: no univariate rule can see it."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import heron
 from heron_collector import analytics, config
 from heron_collector.alerts import evaluate, rules
 
-from ..analytics._data import day_start, insert_reference
+from ..analytics._data import day_start, insert_predictions, insert_reference
+from ..analytics.test_drift_multivariate import _flip, _upload
+from ..conftest import reset_sdk
 
 DB = "heron"
 DAY = 86400
@@ -158,3 +170,51 @@ def test_estimated_performance_leaving_its_baseline_fires_before_any_label(store
     fired_on = sorted({d for d, ts in by_day.items() for t in ts if t.state == "firing"})
     assert fired_on == [3], {d: [(t.subject, t.state, t.summary) for t in ts] for d, ts in by_day.items()}
     assert any(t.state == "resolved" for t in by_day[2] + by_day[1])
+
+
+FLIPPED = 3  # days ago
+
+
+@pytest.fixture
+def sdk_logs() -> Iterator[InMemoryLogRecordExporter]:
+    reset_sdk()
+    out = InMemoryLogRecordExporter()
+    heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader())
+    try:
+        yield out
+    finally:
+        reset_sdk()
+
+
+def test_a_flipped_correlation_fires_multivariate_drift_and_it_resolves_when_it_flips_back(sdk_logs, store):
+    rng = np.random.default_rng(17)
+    heron.log_reference("mv", "v1", _flip(rng, 3000, 1.0))
+    _upload(store, sdk_logs)
+    for days_ago in range(DAYS, 0, -1):
+        sign = -1.0 if days_ago == FLIPPED else 1.0
+        insert_predictions(store, "mv", "v1", day_start(days_ago), _flip(rng, 300, sign), id_prefix=f"{days_ago}-",
+                           spacing_s=DAY / 300)
+    config.set_values(store, DB, "mv", {"window_seconds": str(DAY), "lookback_seconds": str((DAYS + 2) * DAY)})
+    analytics.refresh(store, DB, wait=True)
+
+    defaults = rules.default_rules()
+    rule = next(r for r in defaults if r.name == "multivariate_drift")
+    by_day: dict[int, list[evaluate.State]] = {}
+    for days_ago in range(DAYS, 0, -1):
+        by_day[days_ago] = evaluate.evaluate(store, DB, defaults, now=day_start(days_ago - 1) + dt.timedelta(minutes=1))
+    ours = {d: [t.state for t in ts if t.rule == "multivariate_drift"] for d, ts in by_day.items()}
+    everything = {d: [(t.rule, t.state, t.summary) for t in ts] for d, ts in by_day.items()}
+    assert ours[FLIPPED] == ["firing"], everything  # no `for`: the flipped window fires at once
+    [fired] = [t for t in by_day[FLIPPED] if t.rule == "multivariate_drift"]
+    assert fired.subject == "*" and fired.value > fired.threshold and "pca_reconstruction" in fired.summary
+    assert ours[FLIPPED - 1] == ["recovering"] and rule.keep_firing_for_seconds < DAY
+    assert ours[FLIPPED - 2] == ["resolved"], everything
+    assert all(ours[d] == [] for d in range(DAYS, FLIPPED, -1)), everything
+    others = {t.rule for ts in by_day.values() for t in ts if t.state == "firing"} - {"multivariate_drift"}
+    assert others == set(), everything
+
+
+def test_every_default_rule_has_a_cross_and_clear_test_here_or_in_test_evaluation():
+    covered = set(SCENARIOS) | set(SLA) | {"no_predictions", "estimated_performance_baseline", "multivariate_drift"} \
+        | {"performance_baseline", "error_baseline"}  # test_evaluation.py: the one-window concept switch
+    assert {r.name for r in rules.default_rules()} == covered

@@ -20,15 +20,16 @@ DB = "heron"
 DAY = 86400
 
 
-def _stream(store, days: int, switch_at: int | None, baseline_days: int) -> None:
-    """`days` daily windows of a binary classifier ending yesterday; from `switch_at` days ago the
-    concept changes (accuracy ≈ 0.9 → 0.75), its inputs do not. The first `baseline_days` are the baseline."""
+def _stream(store, days: int, switch_at: int | None, baseline_days: int, switch_back: int = 0) -> None:
+    """`days` daily windows of a binary classifier ending yesterday; from `switch_at` days ago (until
+    `switch_back` days ago, excluded) the concept changes (accuracy ≈ 0.9 → 0.75), its inputs do not.
+    The first `baseline_days` are the baseline."""
     rng = np.random.default_rng(days * 7 + (switch_at or 0))
     register(store, "m", "v1", "binary_classification", positive_class="yes")
     rows, labels = [], []
     for days_ago in range(days, 0, -1):
         x = rng.normal(0, 1, 400)
-        boundary = 0.8 if switch_at is not None and days_ago <= switch_at else 0.0
+        boundary = 0.8 if switch_at is not None and switch_back < days_ago <= switch_at else 0.0
         y = x + rng.normal(0, 0.25, len(x)) > boundary
         start = day_start(days_ago)
         for i in range(len(x)):
@@ -70,6 +71,20 @@ def test_the_concept_switch_fires_a_performance_alert_in_the_switch_window(store
                          "AND subject = 'accuracy'").result_rows
     assert len(stored) == 1 and stored[0][:2] == ("performance_baseline", "firing") and stored[0][2] < stored[0][3]
     assert "accuracy" in [s.subject for s in evaluate.firing(store, DB)]
+
+
+def test_a_one_window_concept_switch_fires_both_baseline_rules_and_they_resolve_when_it_is_over(store):
+    """performance_baseline (accuracy, f1 … below) and error_baseline (log loss above) cross in the
+    switch window and clear in the next, which is back to the baseline's concept."""
+    _stream(store, days=12, switch_at=3, baseline_days=8, switch_back=2)
+    transitions = _live(store, 12)
+    for rule, metric in (("performance_baseline", "accuracy"), ("error_baseline", "log_loss")):
+        ours = [(d, t.state) for d, t in transitions if t.rule == rule and t.subject == metric]
+        assert ours == [(3, "firing"), (2, "resolved")], (rule, [(d, t.rule, t.subject, t.state, t.summary)
+                                                                  for d, t in transitions])
+    # a single window's KS false positive on x may go pending; `for = 2h` keeps it from firing
+    fired = {t.rule for _, t in transitions if t.state == "firing"}
+    assert fired == {"performance_baseline", "error_baseline"}, [(d, t.rule, t.summary) for d, t in transitions]
 
 
 def test_an_undrifted_control_of_20_windows_fires_nothing(store):
