@@ -195,6 +195,24 @@ def test_a_group_waits_group_wait_changes_wait_group_interval_and_repeats_after_
     assert recorded == [("firing", 2, "queued"), ("firing", 2, "queued"), ("resolved", 0, "queued")]
 
 
+def test_notification_timings_come_from_the_file_or_the_rule_and_are_checked():
+    from heron_collector.alerts import notify
+
+    text = ('[notifications]\ngroup_wait = "1m"\nrepeat_interval = "1d"\n\n'
+            '[[rules]]\nname = "r"\nsignal = "feature_drift"\ngroup_interval = "10m"\n')
+    by_name = {r.name: r for r in rules.load_text(text, "f.toml")[0]}
+    assert rules.timing(by_name["r"]) == rules.Timing(60, 600, 86400)
+    assert rules.timing(by_name["feature_drift"]) == rules.Timing(60, 300, 86400), "a default takes the file's"
+    assert rules.timing(rules.parse_rule({"name": "x", "signal": "feature_drift"}, "t")) == rules.DEFAULT_TIMING
+    assert notify.group_timing([by_name["r"], by_name["feature_drift"]]) == rules.Timing(60, 300, 86400)
+    with pytest.raises(rules.RuleError, match=r"f\.toml: \[notifications\]: unknown key 'group_by'"):
+        rules.load_text('[notifications]\ngroup_by = ["model"]\n', "f.toml")
+    with pytest.raises(rules.RuleError, match=r"f\.toml:1: rule r: group_interval must be longer than 0"):
+        rules.load_text('[[rules]]\nname = "r"\nsignal = "feature_drift"\ngroup_interval = "0s"\n', "f.toml")
+    with pytest.raises(rules.RuleError, match="repeat_interval: 'often' is not a duration"):
+        rules.load_text('[notifications]\nrepeat_interval = "often"\n', "f.toml")
+
+
 def test_an_alert_that_resolves_within_group_wait_sends_nothing(store):
     from heron_collector.alerts import notify
 

@@ -10,10 +10,8 @@ identity is its fingerprint: rule + model + version + subject. Its state moves
     firing → recovering (condition gone) → resolved (gone for `keep_firing_for`; back → firing)
 
 and every transition is a row of ml_alerts with the value and threshold that caused it, so the
-state survives a restart and a back-test can replay it. Notifications group the firing alerts
-of a model and severity (one message listing every feature or metric), go out when an alert of
-the group fires or resolves and again every `repeat_interval`, never for silenced alerts or
-alerts inhibited by another firing rule on the same subject.
+state survives a restart and a back-test can replay it. What is notified, and when (group_wait,
+group_interval, repeat_interval), is notify.py's.
 """
 
 from __future__ import annotations
