@@ -263,11 +263,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         request = {"action": "backtest", "from": args.since, "to": args.until, "step": args.step,
                    "replay": not args.no_replay}
     else:
-        request = {"action": "recent", "hours": 24}
+        request = {"action": "recent", "since": args.within, "model": args.model or "", "rule": args.rule or "",
+                   "state": args.state or ""}
 
     def run(access) -> int:
         answer = access.alerts(request)
-        print_table(answer["columns"], answer["rows"])
+        if args.format == "json":
+            print(json.dumps([dict(zip(answer["columns"], row, strict=True)) for row in answer["rows"]], default=str))
+        else:
+            print_table(answer["columns"], answer["rows"])
         return 0
 
     return _with_access(args, run)
@@ -404,8 +408,12 @@ def parser() -> argparse.ArgumentParser:
     _store_options(p)
     p.set_defaults(func=cmd_config)
 
+    from .alerts.manage import STATES as alert_states
+
     p = sub.add_parser("alerts", help="alerts firing and recent; check a rule file; silence; label",
-                       description="heron alerts                       firing and recent alerts, with their numbers\n"
+                       description="heron alerts [--model M] [--rule R] [--state firing] [--since 24h]\n"
+                                   "                                   recent transitions (or the alerts in a state), "
+                                   "with their numbers\n"
                                    "heron alerts check rules.toml      validate a rule file (HERON_ALERT_RULES)\n"
                                    "heron alerts test --rule NAME      one test notification to each of its channels\n"
                                    "heron alerts silence --model churn --for 2h [--rule R] [--subject F]\n"
@@ -417,8 +425,15 @@ def parser() -> argparse.ArgumentParser:
                    help="list (default): transitions of the last day; check FILE; test --rule NAME; silence; "
                         "label; backtest --from --to")
     p.add_argument("file", nargs="?", help="check, test: the rule file (test: default HERON_ALERT_RULES)")
-    p.add_argument("--model", help="silence: the model")
-    p.add_argument("--rule", help="test: the rule whose channels get a test notification; silence: only this rule")
+    p.add_argument("--model", help="list: only this model; silence: the model")
+    p.add_argument("--rule", help="list: only this rule; test: the rule whose channels get a test notification; "
+                                  "silence: only this rule")
+    p.add_argument("--state", choices=alert_states,
+                   help="list: the alerts now in this state, one row each (firing includes recovering)")
+    p.add_argument("--since", dest="within", default="24h", metavar="DURATION",
+                   help="list: transitions (resolved alerts, with --state) of the last DURATION (default 24h)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="list, backtest: aligned columns (default) or a JSON list of objects, for scripts")
     p.add_argument("--subject", help="silence: only this feature or metric")
     p.add_argument("--for", dest="duration", help="silence: how long (e.g. 2h, 1d)")
     p.add_argument("--comment", default="", help="silence, label: why")

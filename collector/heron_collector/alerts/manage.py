@@ -12,15 +12,44 @@ from .rules import RuleError, _duration
 UTC = dt.timezone.utc
 
 
-def recent(client: Any, database: str, hours: float = 24.0) -> dict[str, Any]:
-    """Alerts firing now, and every transition of the last `hours`, newest first."""
+STATES = ("pending", "firing", "recovering", "resolved")
+_LISTED = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",
+           "window_start", "summary", "fingerprint"]
+
+
+def recent(client: Any, database: str, since: str = "24h", model: str = "", rule: str = "",
+           state: str = "") -> dict[str, Any]:
+    """Alert transitions of the last `since`, newest first, with the value and threshold behind
+    each; with `state`, one row per alert now in that state instead (its latest transition): pending,
+    firing (which includes recovering: still firing, within its keep_firing_for) and recovering
+    alerts however old, resolved ones resolved within `since`. `model` and `rule` narrow both."""
     db = identifier(database, "database")
-    columns = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",
-               "summary", "fingerprint"]
-    rows = client.query(f"SELECT {', '.join(columns)} FROM {db}.ml_alerts "
-                        "WHERE at >= now64(3) - toIntervalSecond({s:UInt32}) ORDER BY at DESC LIMIT 500",
-                        parameters={"s": int(hours * 3600)}).result_rows
-    return {"columns": columns, "rows": [list(r) for r in rows]}
+    try:
+        seconds = _duration(since, "--since")
+    except RuleError as exc:
+        raise ValueError(str(exc)) from None
+    if not 0 < seconds <= 366 * 86400:
+        raise ValueError(f"--since {since!r} must be between 1 s and 366 days, e.g. --since 24h")
+    if state and state not in STATES:
+        raise ValueError(f"--state {state!r} is not one of {', '.join(STATES)}")
+    for name, value in (("--model", model), ("--rule", rule)):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a name, got {type(value).__name__}")
+    where = ("({model:String} = '' OR model_name = {model:String}) AND ({rule:String} = '' OR rule = {rule:String})")
+    parameters = {"model": model, "rule": rule, "s": int(seconds),
+                  "states": ["firing", "recovering"] if state == "firing" else [state]}
+    if not state:
+        sql = (f"SELECT {', '.join(_LISTED)} FROM {db}.ml_alerts WHERE {where} "
+               "AND at >= now64(3) - toIntervalSecond({s:UInt32}) ORDER BY at DESC LIMIT 500")
+    else:
+        latest = ", ".join(c for c in _LISTED if c != "fingerprint")
+        columns = ", ".join(f"tupleElement(t, {i + 1}) AS {c}" for i, c in enumerate(_LISTED[:-1]))
+        sql = (f"SELECT {columns}, fingerprint FROM (SELECT fingerprint, argMax(tuple({latest}), at) AS t "
+               f"FROM {db}.ml_alerts WHERE {where} GROUP BY fingerprint) "
+               "WHERE state IN {states:Array(String)} AND (state != 'resolved' OR at >= now64(3) - "
+               "toIntervalSecond({s:UInt32})) ORDER BY at DESC LIMIT 500")
+    rows = client.query(sql, parameters=parameters).result_rows
+    return {"columns": list(_LISTED), "rows": [list(r) for r in rows]}
 
 
 def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +57,8 @@ def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
     db = identifier(database, "database")
     action = request.get("action")
     if action == "recent":
-        return recent(client, db, float(request.get("hours") or 24))
+        return recent(client, db, request.get("since") or "24h", request.get("model") or "",
+                      request.get("rule") or "", request.get("state") or "")
     if action == "silence":
         model = request.get("model")
         if not isinstance(model, str) or not model:
@@ -80,6 +110,7 @@ def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
     every = int(step or 3600)
     transitions = evaluate.backtest(client, db, loaded, start, end, every)
     columns = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",
-               "summary"]
+               "window_start", "summary", "fingerprint"]
     return {"columns": columns, "rows": [[t.isoformat(), s.state, s.severity, s.rule, s.model, s.version, s.subject,
-                                          s.value, s.threshold, s.summary] for t, s in transitions]}
+                                          s.value, s.threshold, s.window_start.isoformat() if s.window_start else None,
+                                          s.summary, s.fingerprint] for t, s in transitions]}
