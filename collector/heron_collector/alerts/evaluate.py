@@ -269,7 +269,9 @@ def backtest(client: Any, database: str, rules: list[Rule], start: dt.datetime, 
              step_seconds: int = 3600) -> list[tuple[dt.datetime, State]]:
     """What the rules would have done from `start` to `end`, evaluated every `step_seconds` over the
     windows stored (replay them first for times the scheduled refresh never computed); nothing is
-    stored or sent. Returns (evaluation time, transition) in order."""
+    stored or sent. Returns (evaluation time, transition) in order. no_predictions rules are left
+    out: their signal measures the silence up to the real current time, not up to each step."""
+    rules = [r for r in rules if r.signal != "no_predictions"]
     states: dict[str, State] = {}
     out = []
     t = _aware(start)
