@@ -95,8 +95,9 @@ def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
-    """{from, to, step, replay}: replay the analytics over the range (unless replay is false), then
-    evaluate the rules in force (HERON_ALERT_RULES) at every step; what would have fired and when."""
+    """{from, to, step, replay}: replay the analytics over the range, from one step before `from`
+    (unless replay is false), then evaluate the rules in force (HERON_ALERT_RULES) at every step
+    from `from` to `to`; what would have fired and when."""
     from heron import _env
 
     from ..analytics import _replay
@@ -104,8 +105,9 @@ def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
 
     start, end = _replay.parse_time(request.get("from"), "from"), _replay.parse_time(request.get("to"), "to")
     step = request.get("step")
-    if request.get("replay", True):
-        _replay.replay(client, db, start, end, step)
+    if request.get("replay", True):  # from one step before: the first evaluation needs the views as of `start`
+        lead = int(step or min(_replay.DEFAULT_STEP_SECONDS, _replay.smallest_lookback(client, db)))
+        _replay.replay(client, db, start - dt.timedelta(seconds=lead), end, step)
     loaded, _ = rules.load(_env.HERON_ALERT_RULES.get())
     every = int(step or 3600)
     transitions = evaluate.backtest(client, db, loaded, start, end, every)
