@@ -1,5 +1,6 @@
 """A month of history, replayed: the live run and `heron alerts backtest` list the same alerts;
-`heron alerts` filters them, directly and through a running collector's admin endpoint.
+`heron alerts` filters them, directly and through a running collector's admin endpoint; that
+collector's alert loop notifies the alert still firing, once.
 
 The history is 6 five-day windows, a month that ended days before the test started: a feature
 goes 40 % missing for one window, drifts for two, and the last window brings unseen categories.
@@ -30,6 +31,7 @@ from heron_collector.migrations import Layout, migrate
 
 from ..analytics._data import insert_reference
 from ..conftest import HERON_CLI, free_port, spawn_collector, wait_ready
+from ._receiver import Receiver
 
 DB = "heron"
 DAY = 86400
@@ -115,7 +117,7 @@ def test_the_backtest_of_a_replayed_month_lists_the_alerts_the_live_run_fired(hi
     assert missing["value"] == pytest.approx(0.4)
 
 
-def test_heron_alerts_filters_by_model_rule_state_and_age_directly_and_through_the_admin_endpoint(history):
+def test_heron_alerts_filters_directly_and_through_a_running_collector_which_notifies_what_fires_once(history):
     data_dir, live = history
     client = clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(data_dir, 'chdb')}")
     try:
@@ -150,24 +152,43 @@ def test_heron_alerts_filters_by_model_rule_state_and_age_directly_and_through_t
     bad = _cli(data_dir, "--since", "soon")
     assert bad.returncode == 2 and "--since" in bad.stderr and "Traceback" not in bad.stderr
 
-    http_port, admin_port = free_port(), free_port()
-    collector = spawn_collector(data_dir, http_port, free_port(), admin_port, HERON_REFRESH_SECONDS=str(MONTH))
-    try:
-        wait_ready(f"http://127.0.0.1:{http_port}", collector)
-        table = _cli(data_dir, "--state", "firing")  # the store is the collector's: the CLI goes through it
-        assert table.returncode == 0, table.stderr
-        assert "new_categories" in table.stdout and "threshold" in table.stdout.splitlines()[0]
-        request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/admin/alerts", method="POST",
-                                         data=json.dumps({"action": "recent", "rule": "missing_values",
-                                                          "since": old}).encode())
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            answer = json.load(reply)
-        assert sorted(row[1] for row in answer["rows"]) == ["firing", "recovering", "resolved"]
-        refused = urllib.request.Request(f"http://127.0.0.1:{admin_port}/admin/alerts", method="POST",
-                                         data=json.dumps({"action": "recent", "state": "on"}).encode())
-        with pytest.raises(urllib.error.HTTPError) as exc:
-            urllib.request.urlopen(refused, timeout=30)
-        assert exc.value.code == 400 and "--state" in json.load(exc.value)["error"]
-    finally:
-        collector.terminate()
-        collector.wait(timeout=60)
+    # A collector over the store: the CLI goes through its admin endpoint. Its alert loop (which never
+    # evaluates here: HERON_REFRESH_SECONDS is a month) finds new_categories firing and notifies its
+    # channel once, after group_wait, and not again within group_interval.
+    with Receiver() as hook:
+        path = data_dir / "rules.toml"
+        path.write_text(f'[notifications]\ngroup_wait = "1s"\n\n[channels.hook]\ntype = "webhook"\n'
+                        f'url = "{hook.url}/alerts"\n\n[[rules]]\nname = "new_categories"\nsignal = "metric"\n'
+                        'kind = "data_quality"\nmetric = "new_category_rate"\ncompare = "above"\nwarning = 0.05\n'
+                        'critical = 0.25\nchannels = ["hook"]\n')
+        http_port, admin_port = free_port(), free_port()
+        collector = spawn_collector(data_dir, http_port, free_port(), admin_port, HERON_REFRESH_SECONDS=str(MONTH),
+                                    HERON_ALERT_RULES=str(path))
+        try:
+            wait_ready(f"http://127.0.0.1:{http_port}", collector)
+            assert hook.wait_for(1, timeout=30), "the collector's loop sends the firing group"
+            [sent] = hook.requests[0].json()["alerts"]
+            assert (hook.requests[0].json()["status"], sent["labels"]["alertname"]) == ("firing", "new_categories")
+            _through(data_dir, admin_port, old)
+            assert len(hook.requests) == 1, "nothing changed: nothing more within group_interval"
+        finally:
+            collector.terminate()
+            collector.wait(timeout=60)
+
+
+def _through(data_dir, admin_port: int, old: str) -> None:
+    """`heron alerts` and POST /admin/alerts against a running collector."""
+    table = _cli(data_dir, "--state", "firing")  # the store is the collector's: the CLI goes through it
+    assert table.returncode == 0, table.stderr
+    assert "new_categories" in table.stdout and "threshold" in table.stdout.splitlines()[0]
+    request = urllib.request.Request(f"http://127.0.0.1:{admin_port}/admin/alerts", method="POST",
+                                     data=json.dumps({"action": "recent", "rule": "missing_values",
+                                                      "since": old}).encode())
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        answer = json.load(reply)
+    assert sorted(row[1] for row in answer["rows"]) == ["firing", "recovering", "resolved"]
+    refused = urllib.request.Request(f"http://127.0.0.1:{admin_port}/admin/alerts", method="POST",
+                                     data=json.dumps({"action": "recent", "state": "on"}).encode())
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(refused, timeout=30)
+    assert exc.value.code == 400 and "--state" in json.load(exc.value)["error"]
