@@ -250,8 +250,7 @@ def summary(client: Any, clock: Clock, sink_counts: dict[str, int]) -> None:
         "GROUP BY fingerprint, rule, model_version, subject, severity "
         "HAVING countIf(state = 'firing') > 0 ORDER BY fired, rule, subject, model_version",
         parameters={"m": MODEL}).result_rows
-    say("Alerts (default rules, evaluated as of the end of each day; 'end': after the labels arrived; "
-        "version '*': all versions)")
+    say("Alerts (default rules, evaluated as of the end of each day; 'end': after the labels arrived)")
     table(["rule", "version", "subject", "severity", "fired", "resolved", "when it fired"],
           [[rule, version, subject or "-", severity, clock.evaluation(fired),
             clock.evaluation(resolved) if resolved.year > 1970 else "-", text]

@@ -7,8 +7,8 @@
 --          dataset_drift       ml_drift_summary: value = share of drifted features, flag = dataset_drift
 --          multivariate_drift  ml_drift_multivariate: value = reconstruction error, flag = drifted,
 --                              limit = the band's upper end
---          sla_error_rate      ml_sla: value = error rate, limit = the SLO, flag = breached
---          sla_latency_p99     ml_sla: value = p99 latency (ms), limit = the SLO, flag = breached
+--          sla_error_rate      ml_sla, per version: value = error rate, limit = the SLO, flag = breached
+--          sla_latency_p99     ml_sla, per version: value = p99 latency (ms), limit = the SLO, flag = breached
 --          no_predictions      per model / version: value = seconds since its newest prediction,
 --                              limit = three windows (at least an hour); window_start = that prediction's
 -- n is the sample behind the value; rules skip windows with fewer than their min_samples.
@@ -22,6 +22,7 @@ FROM {{db}}.ml_window_metrics AS w
 LEFT JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
     ON b.model_name = w.model_name AND b.model_version = w.model_version AND b.kind = w.kind
    AND b.metric = w.metric AND b.subject = w.subject
+WHERE NOT (w.kind = 'sla' AND w.model_version = '*')
 UNION ALL
 SELECT 'feature_drift', 'drift', toString(method), toString(model_name), toString(model_version), toString(feature),
        window_start, window_end, statistic, n_current, drifted, threshold, toUInt32(0), 0., 0., 0., 0.
@@ -37,17 +38,12 @@ SELECT 'multivariate_drift', 'drift', toString(method), toString(model_name), to
        reference_error_mean, reference_error_std, lower_threshold, upper_threshold
 FROM {{db}}.ml_drift_multivariate FINAL
 UNION ALL
-SELECT 'sla_error_rate', 'sla', 'error_rate', toString(model_name), toString(model_version), '',
-       window_start, window_end, ifNull(error_rate, 0.), calls, toUInt8(has(breaches, 'error_rate')),
-       slo_error_rate, toUInt32(0), 0., 0., 0., 0.
+SELECT slo.1, 'sla', slo.2, toString(model_name), toString(model_version), '', window_start, window_end, slo.3,
+       calls, toUInt8(has(breaches, slo.4)), slo.5, toUInt32(0), 0., 0., 0., 0.
 FROM {{db}}.ml_sla FINAL
-WHERE calls > 0
-UNION ALL
-SELECT 'sla_latency_p99', 'sla', 'latency_p99_ms', toString(model_name), toString(model_version), '',
-       window_start, window_end, ifNull(latency_p99_ms, 0.), calls, toUInt8(has(breaches, 'latency_p99')),
-       slo_p99_ms, toUInt32(0), 0., 0., 0., 0.
-FROM {{db}}.ml_sla FINAL
-WHERE calls > 0
+ARRAY JOIN [('sla_error_rate', 'error_rate', ifNull(error_rate, 0.), 'error_rate', slo_error_rate),
+            ('sla_latency_p99', 'latency_p99_ms', ifNull(latency_p99_ms, 0.), 'latency_p99', slo_p99_ms)] AS slo
+WHERE calls > 0 AND model_version != '*'   -- '*' (all versions) would repeat each version's alert
 UNION ALL
 SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), toString(p.model_version), '',
        toDateTime(p.last, 'UTC'), toDateTime(p.last, 'UTC'), toFloat64(dateDiff('second', p.last, now())),
