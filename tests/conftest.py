@@ -205,3 +205,22 @@ def reset_sdk() -> None:
     _setup.reset()
     _stats.reset()
     _registry._models.clear()
+
+
+@pytest.fixture
+def sdk_logs():
+    """Heron configured with in-memory span, log and metric exporters; the log exporter is yielded
+    (tests hand its records to the collector's own converter)."""
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import heron
+
+    reset_sdk()
+    out = InMemoryLogRecordExporter()
+    heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader())
+    try:
+        yield out
+    finally:
+        reset_sdk()

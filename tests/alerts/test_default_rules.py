@@ -11,13 +11,9 @@ their correlation flips for one window and back: no univariate rule can see it."
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import heron
 from heron_collector import analytics, config
@@ -25,7 +21,6 @@ from heron_collector.alerts import evaluate, rules
 
 from ..analytics._data import day_start, insert_predictions, insert_reference
 from ..analytics.test_drift_multivariate import _flip, _upload
-from ..conftest import reset_sdk
 
 DB = "heron"
 DAY = 86400
@@ -173,17 +168,6 @@ def test_estimated_performance_leaving_its_baseline_fires_before_any_label(store
 
 
 FLIPPED = 3  # days ago
-
-
-@pytest.fixture
-def sdk_logs() -> Iterator[InMemoryLogRecordExporter]:
-    reset_sdk()
-    out = InMemoryLogRecordExporter()
-    heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader())
-    try:
-        yield out
-    finally:
-        reset_sdk()
 
 
 def test_a_flipped_correlation_fires_multivariate_drift_and_it_resolves_when_it_flips_back(sdk_logs, store):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -36,18 +35,6 @@ from ._data import drift_rows, hour_start, insert_predictions
 
 VIEW = "ml_drift_multivariate_mv"
 
-
-
-@pytest.fixture
-def logs() -> Iterator[InMemoryLogRecordExporter]:
-    """Heron configured with in-memory exporters; the log exporter is yielded."""
-    reset_sdk()
-    out = InMemoryLogRecordExporter()
-    heron.configure(span_exporter=InMemorySpanExporter(), log_exporter=out, metric_reader=InMemoryMetricReader())
-    try:
-        yield out
-    finally:
-        reset_sdk()
 
 
 def _upload(store: Any, logs: InMemoryLogRecordExporter) -> None:
@@ -95,14 +82,14 @@ def _correlated(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
             "c": f2 + 0.5 * rng.normal(size=n), "d": -10 * f2 + 3 * rng.normal(size=n)}
 
 
-def test_sdk_fit_is_sklearns_and_window_errors_match_numpy(logs, store):
+def test_sdk_fit_is_sklearns_and_window_errors_match_numpy(sdk_logs, store):
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
     rng = np.random.default_rng(21)
     ref = _correlated(rng, 4000)
     heron.log_reference("mv", "v1", {**ref, "city": rng.choice(["x", "y"], 4000).tolist()})
-    _upload(store, logs)
+    _upload(store, sdk_logs)
     fit = _fit(store, "mv")
     assert fit["features"] == ["a", "b", "c", "d"] and fit["rows"] == 4000
     assert (fit["chunks"], fit["chunk_size"], fit["variance_share"]) == (10, 400, 0.65)
@@ -158,11 +145,11 @@ def _flip(rng: np.random.Generator, n: int, sign: float) -> dict[str, np.ndarray
     return {"x1": x1, "x2": sign * x1 + 0.5 * rng.normal(size=n)}
 
 
-def test_a_flipped_correlation_is_found_by_the_multivariate_view_only(logs, store):
+def test_a_flipped_correlation_is_found_by_the_multivariate_view_only(sdk_logs, store):
     rng = np.random.default_rng(5)
     ref = _flip(rng, 5000, 1.0)
     heron.log_reference("flip", "v1", ref)
-    _upload(store, logs)
+    _upload(store, sdk_logs)
     same, flipped = hour_start(4), hour_start(2)
     cur_same, cur_flip = _flip(rng, 600, 1.0), _flip(rng, 600, -1.0)
     insert_predictions(store, "flip", "v1", same, cur_same, id_prefix="s")
@@ -186,10 +173,10 @@ def test_a_flipped_correlation_is_found_by_the_multivariate_view_only(logs, stor
     assert rows[flipped]["n_components"] == 1
 
 
-def test_the_band_k_comes_from_ml_drift_config(logs, store):
+def test_the_band_k_comes_from_ml_drift_config(sdk_logs, store):
     rng = np.random.default_rng(9)
     heron.log_reference("k", "v1", _flip(rng, 1000, 1.0))
-    _upload(store, logs)
+    _upload(store, sdk_logs)
     insert_predictions(store, "k", "v1", hour_start(1), _flip(rng, 300, 1.0))
     store.command("INSERT INTO heron.ml_drift_config (model_name, feature_type, feature, method, threshold) "
                   "VALUES ('*', 'multivariate', '*', 'pca_reconstruction', 4), "
