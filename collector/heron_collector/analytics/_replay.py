@@ -70,8 +70,13 @@ def replay(client: Any, database: str, start: dt.datetime, end: dt.datetime, ste
     targets = {view: view.removesuffix("_mv") for view in ordered}
     takes_time = {view: _takes_as_of(client, db, f"{targets[view]}_compute") for view in ordered}
     rows: dict[str, int] = dict.fromkeys(targets.values(), 0)
-    for as_of in times:
+    for step_index, as_of in enumerate(times):
+        edge = step_index in (0, len(times) - 1)
         for view in ordered:
+            if not takes_time[view] and not edge:
+                # no as-of time (reference bins, baselines): computed at the first step, for the
+                # views that read it, and at the last, for its final value; nothing reads it between
+                continue
             table = targets[view]
             source = f"{db}.{table}_compute" + ("(as_of = toDateTime({t:UInt32}, 'UTC'))" if takes_time[view] else "")
             summary = client.command(f"INSERT INTO {db}.{table} SELECT * FROM {source}",
