@@ -14,7 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
+
+from .. import durations
 
 SIGNALS = ("metric", "feature_drift", "dataset_drift", "multivariate_drift", "sla_error_rate",
            "sla_latency_p99", "no_predictions")
@@ -22,8 +27,6 @@ COMPARES = ("flag", "above", "below", "limit", "baseline")
 CHARTS = ("beyond", "two_of_three", "ewma")
 DIRECTIONS = ("below", "above", "both")
 SEVERITIES = ("warning", "critical")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
 class RuleError(ValueError):
@@ -73,12 +76,10 @@ class Rule:
 
 
 def _duration(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    match = _DURATION.match(str(value)) if isinstance(value, str) else None
-    if not match:
-        raise RuleError(f"{where}: {value!r} is not a duration such as 90s, 15m, 2h or 1d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    found = durations.seconds(value)
+    if found is None:
+        raise RuleError(f"{where}: {value!r} is not a duration such as {durations.EXAMPLES}")
+    return found
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:

@@ -4,10 +4,8 @@ unless it says otherwise)."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-UNITS = {"d": 86400, "h": 3600, "m": 60}
-_DURATION = re.compile(r"(\d+)\s*([dhm])")
+from .. import durations
 
 
 class PeriodError(ValueError):
@@ -21,9 +19,9 @@ def parse_since(text: str | dt.datetime, now: dt.datetime | None = None) -> dt.d
         start = text
     else:
         value = str(text).strip().lower()
-        match = _DURATION.fullmatch(value)
-        if match:
-            start = now - dt.timedelta(seconds=int(match[1]) * UNITS[match[2]])
+        back = durations.seconds(value, unit_required=True)
+        if back is not None:
+            start = now - dt.timedelta(seconds=back)
         else:
             try:
                 start = dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
