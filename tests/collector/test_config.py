@@ -47,6 +47,7 @@ def test_set_keeps_what_it_does_not_change_and_a_refresh_uses_the_new_window(tmp
         shown = settings_of(config.set_values(client, "heron", "durable", {"lookback_seconds": "inherit"}))
         assert shown["lookback_seconds"] == (259200, "built-in") and shown["window_seconds"] == (86400, "model")
         # the collector's own refreshes may have written hour windows before the settings changed
+        client.command("SYSTEM WAIT VIEW heron.ml_data_quality_mv")
         client.command("TRUNCATE TABLE heron.ml_data_quality")
         analytics.refresh(client, "heron", wait=True, views=["ml_data_quality_mv"])
         widths = client.query("SELECT DISTINCT toUInt32(window_end - window_start) FROM heron.ml_data_quality FINAL "
