@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,13 +17,20 @@ INSTALL = "apt-get install -y chromium"
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """The chromium binary, installed with apt-get when missing; fails with the command otherwise."""
+    """The chromium binary, installed with apt-get when missing (after `apt-get update` when the
+    package lists are empty or stale, as on a fresh machine); fails with the command otherwise."""
     found = shutil.which("chromium")
-    if not found:
-        done = subprocess.run(INSTALL.split(), capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    done = None
+    for step in ([INSTALL], ["apt-get update", INSTALL]):
+        if found:
+            break
+        for command in step:
+            done = subprocess.run(command.split(), capture_output=True, text=True, timeout=900, env=env)
         found = shutil.which("chromium")
-        if not found:
-            pytest.fail(f"the report tests need Chromium; `{INSTALL}` failed:\n{done.stderr[-2000:]}")
+    if not found:
+        detail = done.stderr[-2000:] if done else ""
+        pytest.fail(f"the report tests need Chromium; `apt-get update && {INSTALL}` failed:\n{detail}")
     return found
 
 
