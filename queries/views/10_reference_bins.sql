@@ -320,3 +320,22 @@ CREATE MATERIALIZED VIEW {{db}}.ml_reference_bins_mv {{on_cluster}}
 {{refresh}}
 TO {{db}}.ml_reference_bins {{empty}} AS
 SELECT * FROM {{db}}.ml_reference_bins_compute;
+
+-- ml_reference_chunks: the rows of each version's newest uploaded sample that carry a prediction
+-- or a score, in 10 chunks of consecutive rows (row_index order; NannyML's default chunker also
+-- makes 10): the reference periods whose spread gives performance and CBPE baselines their
+-- control limits (ml_performance_rows, ml_performance_estimated_rows, 50_baselines.sql).
+CREATE OR REPLACE VIEW {{db}}.ml_reference_chunks {{on_cluster}} AS
+WITH 10 AS chunks
+SELECT model_name, model_version, reference_id,
+       toUInt32(intDiv((row_number() OVER w - 1) * chunks, count() OVER w)) AS chunk,
+       prediction, prediction_value, score, label, label_value
+FROM {{db}}.ml_reference FINAL
+WHERE (model_name, model_version, reference_id) IN (
+        SELECT model_name, model_version, argMax(reference_id, uploaded)
+        FROM (SELECT model_name, model_version, reference_id, max(inserted_at) AS uploaded
+              FROM {{db}}.ml_reference GROUP BY model_name, model_version, reference_id)
+        GROUP BY model_name, model_version)
+  AND (prediction IS NOT NULL OR isFinite(prediction_value) OR isFinite(score))
+WINDOW w AS (PARTITION BY model_name, model_version ORDER BY row_index
+             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING);

@@ -42,18 +42,19 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
--- ml_performance_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_performance_compute(as_of = now())
--- previews the next refresh; `heron refresh --from --to` replays past times). The
--- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
--- once more per refresh, which for these queries costs as much as their planning.
-CREATE OR REPLACE VIEW {{db}}.ml_performance_compute {{on_cluster}} AS
+-- ml_performance_rows: the rows every performance metric is computed from, as of `as_of`:
+--   source 'window'     production predictions with their newest labels, in the windows of the
+--                       look-back (w = the window's seconds, ws = its start, epoch seconds)
+--   source 'reference'  the newest reference sample's own predictions, scores and labels, one
+--                       pseudo-window per chunk (ml_reference_chunks: w = 1, ws = the chunk
+--                       number) — the spread of these gives baselines from the reference
+--                       (50_baselines.sql) with the very formulas below.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_rows {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     {as_of:DateTime} AS refresh_time,
-    now64(3) AS computed,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
-    2.220446049250313e-16 AS eps,              -- np.finfo(np.float64).eps (log loss clip, MAPE floor)
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
     models AS (
         SELECT model_name, model_version,
@@ -72,32 +73,49 @@ WITH
         FROM {{db}}.ml_ground_truth
         WHERE timestamp >= refresh_time - toIntervalSecond(max_span + 86400)
         GROUP BY model_name, prediction_id
-    ),
-    base AS (
-        SELECT p.model_name AS model_name,
-               p.model_version AS model_version,
-               s.window_seconds AS w,
-               s.lookback_seconds AS lb,
-               intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
-               m.task AS task,
-               if(m.positive_class = '', '1', m.positive_class) AS pos,
-               p.prediction AS prediction,
-               p.prediction_value AS prediction_value,
-               p.score AS score,
-               p.tags AS tags,
-               g.has_label = 1 AND g.label IS NOT NULL AS labelled,
-               g.label AS label,
-               g.label_value AS label_value,
-               (toUnixTimestamp64Micro(g.label_ts) - toUnixTimestamp64Micro(p.timestamp)) / 1e6 AS delay_s
-        FROM {{db}}.ml_predictions AS p
-        INNER JOIN settings AS s ON s.model_name = p.model_name
-        LEFT JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
-        LEFT JOIN labels AS g ON g.model_name = p.model_name AND g.prediction_id = p.prediction_id
-        WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
-          AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-    ),
+    )
+SELECT * FROM
+(
+    SELECT 'window' AS source,
+           p.model_name AS model_name,
+           p.model_version AS model_version,
+           toUInt32(s.window_seconds) AS w,
+           intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
+           m.task AS task,
+           if(m.positive_class = '', '1', m.positive_class) AS pos,
+           p.prediction AS prediction,
+           p.prediction_value AS prediction_value,
+           p.score AS score,
+           CAST(p.tags, 'Array(Tuple(String, String))') AS segments,
+           g.has_label = 1 AND g.label IS NOT NULL AS labelled,
+           g.label AS label,
+           g.label_value AS label_value,
+           (toUnixTimestamp64Micro(g.label_ts) - toUnixTimestamp64Micro(p.timestamp)) / 1e6 AS delay_s
+    FROM {{db}}.ml_predictions AS p
+    INNER JOIN settings AS s ON s.model_name = p.model_name
+    LEFT JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
+    LEFT JOIN labels AS g ON g.model_name = p.model_name AND g.prediction_id = p.prediction_id
+    WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
+      AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
+      AND ws >= intDiv(toUnixTimestamp(refresh_time) - s.lookback_seconds, w) * w
+      AND {source:String} = 'window'
+    UNION ALL
+    SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), m.task,
+           if(m.positive_class = '', '1', m.positive_class), c.prediction, c.prediction_value, c.score,
+           CAST([], 'Array(Tuple(String, String))'), c.label IS NOT NULL, c.label, c.label_value,
+           CAST(NULL, 'Nullable(Float64)')
+    FROM {{db}}.ml_reference_chunks AS c
+    LEFT JOIN models AS m ON m.model_name = c.model_name AND m.model_version = c.model_version
+    WHERE {source:String} = 'reference'
+);
+
+-- ml_performance_metrics: every metric of every window and reference chunk of ml_performance_rows.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_metrics {{on_cluster}} AS
+WITH
+    now64(3) AS computed,
+    2.220446049250313e-16 AS eps,              -- np.finfo(np.float64).eps (log loss clip, MAPE floor)
     agg AS (
-        SELECT model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
+        SELECT source, model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
                any(task) AS task,
                count() AS n,
                countIf(labelled) AS n_labelled,
@@ -133,12 +151,12 @@ WITH
                      labelled AND isFinite(label_value) AND isFinite(prediction_value)) AS mape,
                varPopStableIf(label_value,
                               labelled AND isFinite(label_value) AND isFinite(prediction_value)) AS label_var
-        FROM base
-        ARRAY JOIN arrayConcat([('', '')], CAST(tags, 'Array(Tuple(String, String))')) AS seg
-        WHERE ws >= intDiv(toUnixTimestamp(refresh_time) - lb, w) * w
-        GROUP BY model_name, model_version, w, ws, segment_key, segment_value
+        FROM {{db}}.ml_performance_rows(as_of = {as_of:DateTime}, source = {source:String})
+        ARRAY JOIN arrayConcat([('', '')], segments) AS seg
+        GROUP BY source, model_name, model_version, w, ws, segment_key, segment_value
     )
-SELECT model_name,
+SELECT source,
+       model_name,
        model_version,
        w AS window_seconds,
        toDateTime(ws, 'UTC') AS window_start,
@@ -197,6 +215,22 @@ ARRAY JOIN arrayConcat(
         CAST([('accuracy', if(nc > 0, correct / nc, NULL))], 'Array(Tuple(String, Nullable(Float64)))')
     )
 ) AS mv;
+
+
+-- ml_performance_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_performance_compute(as_of = now())
+-- previews the next refresh; `heron refresh --from --to` replays past times). The
+-- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
+-- once more per refresh, which for these queries costs as much as their planning.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_compute {{on_cluster}} AS
+SELECT * EXCEPT source FROM {{db}}.ml_performance_metrics(as_of = {as_of:DateTime}, source = 'window');
+
+-- ml_performance_reference: the whole-chunk metrics of each version's reference sample (chunk =
+-- ml_reference_chunks' number; `labelled` its labelled rows). Read by 50_baselines.sql.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_reference {{on_cluster}} AS
+SELECT model_name, model_version, toUInt32(toUnixTimestamp(window_start)) AS chunk, metric,
+       assumeNotNull(value) AS value, labelled AS n
+FROM {{db}}.ml_performance_metrics(as_of = now(), source = 'reference')
+WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value));
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_mv {{on_cluster}}
 {{refresh}} APPEND

@@ -36,15 +36,13 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance_estimated {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
--- ml_performance_estimated_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_performance_estimated_compute(as_of = now())
--- previews the next refresh; `heron refresh --from --to` replays past times). The
--- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
--- once more per refresh, which for these queries costs as much as their planning.
-CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_compute {{on_cluster}} AS
+-- ml_performance_estimated_rows: the rows the estimates are computed from, as of `as_of`, in the
+-- two sources of ml_performance_rows (30_performance.sql): 'window' (production predictions of
+-- the look-back's windows) and 'reference' (the reference sample's chunks: w = 1, ws = chunk).
+CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_rows {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     {as_of:DateTime} AS refresh_time,
-    now64(3) AS computed,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
@@ -55,25 +53,44 @@ WITH
         FROM {{db}}.ml_models
         GROUP BY model_name, model_version
         HAVING task = 'binary_classification'
-    ),
-    base AS (
-        SELECT p.model_name AS model_name,
-               p.model_version AS model_version,
-               st.window_seconds AS w,
-               st.lookback_seconds AS lb,
-               intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
-               p.prediction IS NOT NULL AND isFinite(p.score) AND p.score >= 0 AND p.score <= 1 AS ok,
-               assumeNotNull(p.score) AS s,
-               p.prediction = if(m.positive_class = '', '1', m.positive_class) AS yhat,
-               p.tags AS tags
-        FROM {{db}}.ml_predictions AS p
-        INNER JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
-        INNER JOIN settings AS st ON st.model_name = p.model_name
-        WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
-          AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-    ),
+    )
+SELECT source, model_name, model_version, w, ws,
+       prediction IS NOT NULL AND isFinite(score) AND score >= 0 AND score <= 1 AS ok,
+       assumeNotNull(score) AS s,
+       prediction = if(positive_class = '', '1', positive_class) AS yhat,
+       segments
+FROM
+(
+    SELECT 'window' AS source,
+           p.model_name AS model_name,
+           p.model_version AS model_version,
+           toUInt32(st.window_seconds) AS w,
+           intDiv(toInt64(p.timestamp), w) * w AS ws,   -- toInt64: never overflows
+           p.prediction AS prediction,
+           p.score AS score,
+           m.positive_class AS positive_class,
+           CAST(p.tags, 'Array(Tuple(String, String))') AS segments
+    FROM {{db}}.ml_predictions AS p
+    INNER JOIN models AS m ON m.model_name = p.model_name AND m.model_version = p.model_version
+    INNER JOIN settings AS st ON st.model_name = p.model_name
+    WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
+      AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
+      AND ws >= intDiv(toUnixTimestamp(refresh_time) - st.lookback_seconds, w) * w
+      AND {source:String} = 'window'
+    UNION ALL
+    SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), c.prediction, c.score,
+           m.positive_class, CAST([], 'Array(Tuple(String, String))')
+    FROM {{db}}.ml_reference_chunks AS c
+    INNER JOIN models AS m ON m.model_name = c.model_name AND m.model_version = c.model_version
+    WHERE {source:String} = 'reference'
+);
+
+-- ml_performance_estimated_metrics: every estimate of every window and reference chunk.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_metrics {{on_cluster}} AS
+WITH
+    now64(3) AS computed,
     agg AS (
-        SELECT model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
+        SELECT source, model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
                count() AS n,
                countIf(ok) AS ns,
                sumIf(s, ok AND yhat) AS etp,
@@ -94,12 +111,12 @@ WITH
                                  arrayPopFront(arrayDifference(arrayPushFront(fps, 0.))),
                                  tps,
                                  arrayPopBack(arrayPushFront(tps, 0.)))) AS twice_area
-        FROM base
-        ARRAY JOIN arrayConcat([('', '')], CAST(tags, 'Array(Tuple(String, String))')) AS seg
-        WHERE ws >= intDiv(toUnixTimestamp(refresh_time) - lb, w) * w
-        GROUP BY model_name, model_version, w, ws, segment_key, segment_value
+        FROM {{db}}.ml_performance_estimated_rows(as_of = {as_of:DateTime}, source = {source:String})
+        ARRAY JOIN arrayConcat([('', '')], segments) AS seg
+        GROUP BY source, model_name, model_version, w, ws, segment_key, segment_value
     )
-SELECT model_name,
+SELECT source,
+       model_name,
        model_version,
        w AS window_seconds,
        toDateTime(ws, 'UTC') AS window_start,
@@ -123,6 +140,23 @@ ARRAY JOIN CAST([
     ('fn', if(ns > 0, efn, NULL)),
     ('tn', if(ns > 0, etn, NULL))
 ], 'Array(Tuple(String, Nullable(Float64)))') AS mv;
+
+
+-- ml_performance_estimated_compute: what a refresh computes as of `as_of` (SELECT * FROM
+-- ml_performance_estimated_compute(as_of = now()) previews the next refresh; `heron refresh
+-- --from --to` replays past times). The refreshable view below only selects from it: ClickHouse
+-- analyses a refreshable view's query once more per refresh, which for these queries costs as
+-- much as their planning.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_compute {{on_cluster}} AS
+SELECT * EXCEPT source FROM {{db}}.ml_performance_estimated_metrics(as_of = {as_of:DateTime}, source = 'window');
+
+-- ml_performance_estimated_reference: the estimates of each version's reference chunks (chunk as
+-- in ml_reference_chunks; n = its scored rows). Read by 50_baselines.sql.
+CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_reference {{on_cluster}} AS
+SELECT model_name, model_version, toUInt32(toUnixTimestamp(window_start)) AS chunk, metric,
+       assumeNotNull(value) AS value, scored AS n
+FROM {{db}}.ml_performance_estimated_metrics(as_of = now(), source = 'reference')
+WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value));
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_estimated_mv {{on_cluster}}
 {{refresh}} APPEND

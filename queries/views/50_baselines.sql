@@ -1,5 +1,5 @@
--- Baselines: what each metric of a model looked like in a chosen period of production, and the
--- control limits a later window is compared against (what alerts read).
+-- Baselines: what each metric of a model looked like in a chosen period of production or in its
+-- reference, and the control limits a later window is compared against (what alerts read).
 --
 -- ml_window_metrics (plain view): every windowed result of the scheduled views in one long form,
 -- one row per model / version / window / kind / metric / subject:
@@ -16,14 +16,22 @@
 --   data are left out. type_mismatch_rate (values of the wrong type / rows) stands for a schema
 --   change.
 --
--- ml_baselines: per model / version / kind / metric / subject, over the windows that lie inside
--- the model's [baseline_start, baseline_end) (ml_monitor_settings, 00_config.sql): the number of
--- windows (at least 2), the mean, the sample standard deviation (stddevSamp, n − 1), k
--- (baseline_k, default 3), and the control limits mean ± k·σ clipped to the metric's range:
+-- ml_baselines: per model / version / kind / metric / subject, from one of two sources:
+--   period     the windows that lie inside the model's [baseline_start, baseline_end)
+--              (ml_monitor_settings, 00_config.sql): every kind; chosen whenever it is set
+--   reference  the 10 chunks of the version's reference sample (ml_reference_chunks) when it has
+--              predictions with labels (realised performance) or scores (CBPE), through the
+--              same formulas as the windows (ml_performance_reference,
+--              ml_performance_estimated_reference); counts (tp, fp, fn, tn) have no band
+-- with the number of windows or chunks (at least 2), the mean, the sample standard deviation
+-- (stddevSamp, n − 1), k (baseline_k, default 3), and the control limits mean ± k·σ clipped to
+-- the metric's range (min_value, max_value):
 -- [0, 1] for shares and scores (accuracy … roc_auc, rates, KS, Jensen–Shannon, error_rate),
 -- (−∞, 1] for r2, [0, ∞) for everything else (errors, counts, PSI, Wasserstein, latency).
--- Models without a baseline period have no rows. Refreshed after the views it reads.
+-- A model with neither has no rows. Refreshed after the views it reads.
 --
+-- ml_window_baselines (plain view): every window metric with the σ and limits it is judged by
+-- (a reference baseline's scaled to the window's n, below).
 -- ml_baseline_status (plain view): every window metric that has a baseline, with its limits and
 -- `outside` = 1 when the value is below the lower or above the upper limit.
 -- See docs/statistics.md, "Baselines and control limits".
@@ -71,41 +79,68 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_baselines {{on_cluster}} (
     kind           LowCardinality(String),    -- performance | estimated | drift | data_quality | sla
     metric         LowCardinality(String),
     subject        String,                    -- feature (drift, data quality), else ''
-    source         LowCardinality(String),    -- period: windows of [period_start, period_end)
+    source         LowCardinality(String),    -- period: windows of [period_start, period_end),
+                                              -- reference: chunks of the reference sample
     period_start   DateTime64(6, 'UTC'),
     period_end     DateTime64(6, 'UTC'),
-    windows        UInt32,
+    windows        UInt32,                    -- windows or chunks behind the mean and σ
     mean           Float64,
-    std            Float64,                   -- sample standard deviation over the windows
+    std            Float64,                   -- sample standard deviation over them
     k              Float64,
-    lower          Float64,
-    upper          Float64,
+    lower          Float64,                   -- mean − k·σ, clipped to min_value
+    upper          Float64,                   -- mean + k·σ, clipped to max_value
     computed_at    DateTime64(6, 'UTC')
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, kind, metric, subject);
 
+ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS chunk_n Float64;   -- reference: mean n of a chunk; period: 0
+ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS min_value Float64;  -- the metric's range
+ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS max_value Float64;
+
 CREATE OR REPLACE VIEW {{db}}.ml_baselines_compute {{on_cluster}} AS
-SELECT model_name, model_version, kind, metric, subject, 'period' AS source, period_start, period_end,
-       toUInt32(n) AS windows, mean, std, k,
-       greatest(mean - k * std, if(metric = 'r2', -inf, 0.)) AS lower,
-       least(mean + k * std,
-             if((kind IN ('performance', 'estimated') AND metric IN ('accuracy', 'precision', 'recall', 'f1',
-                  'f1_macro', 'f1_weighted', 'fpr', 'fnr', 'roc_auc', 'pr_auc', 'r2'))
-                OR kind = 'data_quality' OR (kind = 'drift' AND metric IN (SELECT method FROM {{db}}.ml_drift_methods
-                                                                   WHERE max_value = 1))
-                OR (kind = 'sla' AND metric = 'error_rate'), 1., inf)) AS upper,
-       now64(6) AS computed_at
+SELECT model_name, model_version, kind, metric, subject, c.1 AS source, c.2 AS period_start, c.3 AS period_end,
+       c.4 AS windows, c.5 AS mean, c.6 AS std, c.7 AS k,
+       greatest(mean - k * std, min_value) AS lower, least(mean + k * std, max_value) AS upper,
+       now64(6) AS computed_at, c.8 AS chunk_n,
+       if(metric = 'r2', -inf, 0.) AS min_value,
+       if((kind IN ('performance', 'estimated') AND metric IN ('accuracy', 'precision', 'recall', 'f1',
+            'f1_macro', 'f1_weighted', 'fpr', 'fnr', 'roc_auc', 'pr_auc', 'r2'))
+          OR kind = 'data_quality' OR (kind = 'drift' AND metric IN (SELECT method FROM {{db}}.ml_drift_methods
+                                                             WHERE max_value = 1))
+          OR (kind = 'sla' AND metric = 'error_rate'), 1., inf) AS max_value
 FROM
 (
-    SELECT w.model_name AS model_name, w.model_version AS model_version, w.kind AS kind, w.metric AS metric,
-           w.subject AS subject, any(s.baseline_start) AS period_start, any(s.baseline_end) AS period_end,
-           count() AS n, avg(w.value) AS mean, stddevSamp(w.value) AS std, any(s.baseline_k) AS k
-    FROM {{db}}.ml_window_metrics AS w
-    INNER JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = w.model_name
-    WHERE s.baseline_start IS NOT NULL AND s.baseline_end IS NOT NULL
-      AND w.window_start >= s.baseline_start AND w.window_end <= s.baseline_end
+    -- the period when the model has one, else the reference's chunks
+    SELECT model_name, model_version, kind, metric, subject,
+           argMax(tuple(source, period_start, period_end, toUInt32(n), mean, std, k, chunk_n), source = 'period') AS c
+    FROM
+    (
+        SELECT w.model_name AS model_name, w.model_version AS model_version, w.kind AS kind, w.metric AS metric,
+               w.subject AS subject, 'period' AS source, any(s.baseline_start) AS period_start,
+               any(s.baseline_end) AS period_end, count() AS n, avg(w.value) AS mean, stddevSamp(w.value) AS std,
+               any(s.baseline_k) AS k, 0. AS chunk_n
+        FROM {{db}}.ml_window_metrics AS w
+        INNER JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = w.model_name
+        WHERE s.baseline_start IS NOT NULL AND s.baseline_end IS NOT NULL
+          AND w.window_start >= s.baseline_start AND w.window_end <= s.baseline_end
+        GROUP BY model_name, model_version, kind, metric, subject
+        HAVING n >= 2
+        UNION ALL
+        SELECT r.model_name, r.model_version, r.kind, r.metric, '', 'reference', toDateTime64(0, 6, 'UTC'),
+               toDateTime64(0, 6, 'UTC'), count() AS n, avg(r.value), stddevSamp(r.value),
+               any(s.baseline_k), avg(r.n)
+        FROM
+        (
+            SELECT 'performance' AS kind, * FROM {{db}}.ml_performance_reference
+            UNION ALL
+            SELECT 'estimated', * FROM {{db}}.ml_performance_estimated_reference
+        ) AS r
+        INNER JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = r.model_name
+        WHERE r.metric NOT IN ('tp', 'fp', 'fn', 'tn')   -- counts grow with the window: no band
+        GROUP BY r.model_name, r.model_version, r.kind, r.metric
+        HAVING n >= 2
+    )
     GROUP BY model_name, model_version, kind, metric, subject
-    HAVING n >= 2
 );
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.ml_baselines_mv {{on_cluster}}
@@ -114,12 +149,27 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.ml_baselines_mv {{on_cluster}}
 TO {{db}}.ml_baselines {{empty}} AS
 SELECT * FROM {{db}}.ml_baselines_compute;
 
-CREATE OR REPLACE VIEW {{db}}.ml_baseline_status {{on_cluster}} AS
+-- ml_window_baselines (plain view): every window metric with its baseline (baseline_windows = 0
+-- and zeros when it has none) and the σ and limits it is judged by. A period baseline's are its
+-- stored ones: its windows are the model's own. A reference baseline's σ is that of a chunk of
+-- chunk_n rows; a window of n rows is judged by σ·√(chunk_n / n), as the spread of a mean scales,
+-- and the limits mean ± k·that σ, clipped to the metric's range: a window with more labelled rows
+-- than a chunk gets a narrower band, one with fewer a wider one. ml_baseline_status and
+-- ml_alert_signals (whose control charts count in this σ) read it.
+CREATE OR REPLACE VIEW {{db}}.ml_window_baselines {{on_cluster}} AS
 SELECT w.model_name AS model_name, w.model_version AS model_version, w.window_start AS window_start,
        w.window_end AS window_end, w.kind AS kind, w.metric AS metric, w.subject AS subject, w.value AS value,
-       b.mean AS baseline_mean, b.std AS baseline_std, b.lower AS lower, b.upper AS upper, b.windows AS baseline_windows,
-       toUInt8(w.value < b.lower OR w.value > b.upper) AS outside
+       w.n AS n, b.source AS baseline_source, b.windows AS baseline_windows, b.mean AS baseline_mean,
+       b.std * if(b.chunk_n > 0 AND w.n > 0, sqrt(b.chunk_n / w.n), 1.) AS baseline_std,
+       if(b.chunk_n > 0, greatest(b.mean - b.k * baseline_std, b.min_value), b.lower) AS lower,
+       if(b.chunk_n > 0, least(b.mean + b.k * baseline_std, b.max_value), b.upper) AS upper
 FROM {{db}}.ml_window_metrics AS w
-INNER JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
+LEFT JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
     ON b.model_name = w.model_name AND b.model_version = w.model_version AND b.kind = w.kind
    AND b.metric = w.metric AND b.subject = w.subject;
+
+CREATE OR REPLACE VIEW {{db}}.ml_baseline_status {{on_cluster}} AS
+SELECT model_name, model_version, window_start, window_end, kind, metric, subject, value, baseline_source,
+       baseline_mean, baseline_std, lower, upper, baseline_windows, toUInt8(value < lower OR value > upper) AS outside
+FROM {{db}}.ml_window_baselines
+WHERE baseline_windows > 0;

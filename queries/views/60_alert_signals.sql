@@ -1,7 +1,8 @@
 -- ml_alert_signals: what the alert rules evaluate (heron_collector.alerts, docs/alerts.md), one
 -- row per signal / model / version / subject / window, newest results of every scheduled view:
 --   signal metric              every row of ml_window_metrics (kind, metric, subject, value, n)
---                              with its baseline when the model has one (baseline_windows > 0)
+--                              with its baseline when the model has one (baseline_windows > 0):
+--                              ml_window_baselines, limits scaled to the window's n
 --          feature_drift       a feature's verdict in ml_drift (the primary method): flag = drifted,
 --                              value = its statistic, limit = its threshold
 --          dataset_drift       ml_drift_summary: value = share of drifted features, flag = dataset_drift
@@ -13,15 +14,10 @@
 --                              limit = three windows (at least an hour); window_start = that prediction's
 -- n is the sample behind the value; rules skip windows with fewer than their min_samples.
 CREATE OR REPLACE VIEW {{db}}.ml_alert_signals {{on_cluster}} AS
-SELECT 'metric' AS signal, w.kind AS kind, w.metric AS metric, w.model_name AS model_name,
-       w.model_version AS model_version, w.subject AS subject, w.window_start AS window_start,
-       w.window_end AS window_end, w.value AS value, toUInt64(w.n) AS n, toUInt8(0) AS flag,
-       toFloat64(0) AS limit, b.windows AS baseline_windows, b.mean AS baseline_mean, b.std AS baseline_std,
-       b.lower AS baseline_lower, b.upper AS baseline_upper
-FROM {{db}}.ml_window_metrics AS w
-LEFT JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
-    ON b.model_name = w.model_name AND b.model_version = w.model_version AND b.kind = w.kind
-   AND b.metric = w.metric AND b.subject = w.subject
+SELECT 'metric' AS signal, kind, metric, model_name, model_version, subject, window_start, window_end, value,
+       toUInt64(n) AS n, toUInt8(0) AS flag, toFloat64(0) AS limit, baseline_windows, baseline_mean, baseline_std,
+       lower AS baseline_lower, upper AS baseline_upper
+FROM {{db}}.ml_window_baselines AS w
 WHERE NOT (w.kind = 'sla' AND w.model_version = '*')
 UNION ALL
 SELECT 'feature_drift', 'drift', toString(method), toString(model_name), toString(model_version), toString(feature),

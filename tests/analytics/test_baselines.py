@@ -90,3 +90,89 @@ def test_limits_are_clipped_to_the_metric_range_and_no_period_means_no_baseline(
     config.set_values(store, DB, "m", {"baseline_start": "null", "baseline_end": "null"})
     analytics.refresh(store, DB, wait=True)
     assert store.query(f"SELECT count() FROM {DB}.ml_baselines FINAL WHERE model_name = 'm'").result_rows == [(0,)]
+
+
+def _concept_switch_with_a_labelled_reference(store) -> tuple[dict[int, float], np.ndarray, np.ndarray, np.ndarray]:
+    """No baseline period: the reference sample has the model's predictions, scores and labels."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(11)
+    register(store, "r", "v1", "binary_classification", positive_class="yes")
+
+    def concept(n: int, boundary: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = rng.normal(0, 1, n)
+        y = x + rng.normal(0, 0.25, n) > boundary
+        return x, y, norm.cdf(x / 0.25)  # calibrated for concept A: P(y | x) before the switch
+
+    x_ref, y_ref, s_ref = concept(2_000, 0.0)
+    yes = lambda v: ["yes" if b else "no" for b in v]  # noqa: E731
+    insert_reference(store, "r", "v1", {"x": x_ref.tolist()}, prediction=yes(s_ref > 0.5),
+                     score=s_ref.tolist(), label=yes(y_ref))
+    rows, labels, accuracy = [], [], {}
+    for days_ago in (*BASELINE_DAYS, *SWITCHED_DAYS):
+        x, y, s = concept(400, 0.0 if days_ago in BASELINE_DAYS else 0.8)
+        accuracy[days_ago] = skm.accuracy_score(y, s > 0.5)
+        start = day_start(days_ago)
+        for i in range(len(x)):
+            ts = start + dt.timedelta(seconds=int(i * DAY / len(x)))
+            rows.append(["r", "v1", ts, f"{days_ago}-{i}", yes([s[i] > 0.5])[0], None, float(s[i]), {}])
+            labels.append((f"{days_ago}-{i}", yes([y[i]])[0], None, ts + dt.timedelta(minutes=5)))
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
+    insert_labels(store, "r", labels)
+    config.set_values(store, DB, "r", {"window_seconds": str(DAY), "lookback_seconds": str(12 * DAY)})
+    return accuracy, y_ref, s_ref, s_ref > 0.5
+
+
+def test_without_a_period_the_labelled_reference_gives_the_band_and_accuracy_leaves_it_after_the_switch(store):
+    """Reference chunks (10 of consecutive rows, as NannyML's default chunker): mean ± 3σ of their
+    accuracies (scikit-learn, numpy), the half-width scaled to each window's labelled rows."""
+    accuracy, y_ref, s_ref, yhat_ref = _concept_switch_with_a_labelled_reference(store)
+    analytics.refresh(store, DB, wait=True)
+
+    chunks = np.array_split(np.arange(len(y_ref)), 10)
+    chunk_accuracy = np.array([skm.accuracy_score(y_ref[c], yhat_ref[c]) for c in chunks])
+    [(source, windows, mean, std, chunk_n)] = store.query(
+        f"SELECT source, windows, mean, std, chunk_n FROM {DB}.ml_baselines FINAL WHERE model_name = 'r' "
+        "AND kind = 'performance' AND metric = 'accuracy'").result_rows
+    assert (source, windows, chunk_n) == ("reference", 10, 200)
+    assert mean == pytest.approx(chunk_accuracy.mean(), abs=1e-12)
+    assert std == pytest.approx(chunk_accuracy.std(ddof=1), abs=1e-12)
+
+    # CBPE's expected accuracy per chunk: the mean of p where ŷ = positive, else of 1 − p
+    expected = np.where(yhat_ref, s_ref, 1 - s_ref)
+    chunk_estimate = np.array([expected[c].mean() for c in chunks])
+    [(e_source, e_mean, e_std)] = store.query(
+        f"SELECT source, mean, std FROM {DB}.ml_baselines FINAL WHERE model_name = 'r' "
+        "AND kind = 'estimated' AND metric = 'accuracy'").result_rows
+    assert e_source == "reference"
+    assert (e_mean, e_std) == (pytest.approx(chunk_estimate.mean(), abs=1e-9),
+                               pytest.approx(chunk_estimate.std(ddof=1), abs=1e-9))
+    assert store.query(f"SELECT count() FROM {DB}.ml_baselines FINAL WHERE model_name = 'r' "
+                       "AND metric IN ('tp', 'fp', 'fn', 'tn')").result_rows == [(0,)]  # counts: no band
+
+    half = 3 * chunk_accuracy.std(ddof=1) * np.sqrt(200 / 400)
+    status = {ws.replace(tzinfo=dt.timezone.utc): row for ws, *row in store.query(
+        f"SELECT window_start, value, lower, upper, outside FROM {DB}.ml_baseline_status "
+        "WHERE model_name = 'r' AND kind = 'performance' AND metric = 'accuracy'").result_rows}
+    for days_ago in (*BASELINE_DAYS, *SWITCHED_DAYS):
+        value, lower, upper, outside = status[day_start(days_ago)]
+        assert value == pytest.approx(accuracy[days_ago], abs=1e-12)
+        assert (lower, upper) == (pytest.approx(max(chunk_accuracy.mean() - half, 0), abs=1e-12),
+                                  pytest.approx(min(chunk_accuracy.mean() + half, 1), abs=1e-12))
+        assert outside == (days_ago in SWITCHED_DAYS), (days_ago, value, lower, upper)
+    # the estimate cannot see a concept switch (the scores did not move): it stays inside its band
+    assert store.query(f"SELECT countIf(outside), count() FROM {DB}.ml_baseline_status WHERE model_name = 'r' "
+                       "AND kind = 'estimated' AND metric = 'accuracy'").result_rows == [(0, 10)]
+    # and the alerts read the same limits
+    signals = store.query("SELECT countIf(value < baseline_lower OR value > baseline_upper) "
+                          f"FROM {DB}.ml_alert_signals WHERE model_name = 'r' AND signal = 'metric' "
+                          "AND kind = 'performance' "
+                          "AND metric = 'accuracy'").result_rows
+    assert signals == [(len(SWITCHED_DAYS),)]
+
+    # a production period, once chosen, is the baseline instead
+    config.set_values(store, DB, "r", {"baseline_start": day_start(10).isoformat(),
+                                       "baseline_end": day_start(3).isoformat()})
+    analytics.refresh(store, DB, wait=True, views=["ml_baselines_mv"])
+    assert store.query(f"SELECT source, windows FROM {DB}.ml_baselines FINAL WHERE model_name = 'r' "
+                       "AND kind = 'performance' AND metric = 'accuracy'").result_rows == [("period", 7)]

@@ -189,7 +189,8 @@ def multivariate(r: Reader, model: str, version: str, since: dt.datetime) -> Row
 
 def performance(r: Reader, model: str, version: str, since: dt.datetime) -> dict[str, Any]:
     """The model's main metric per window, realised (ml_performance) beside estimated
-    (ml_performance_estimated), with labelled counts and the baseline band (ml_baselines)."""
+    (ml_performance_estimated), with labelled counts and the baseline (ml_baselines) with each
+    window's limits (ml_baseline_status)."""
     params = {"m": model, "v": version, "since": _scope(since)}
     scope = ("model_name = {m:String} AND model_version = {v:String} AND segment_key = '' "
              "AND window_start >= toDateTime({since:UInt32}, 'UTC')")
@@ -208,10 +209,19 @@ def performance(r: Reader, model: str, version: str, since: dt.datetime) -> dict
         " AS e USING (model_name, model_version, window_seconds, window_start, segment_key, segment_value) ORDER BY t",
         metric=metric, **params)
     baseline = r.rows(
-        "SELECT toString(kind) AS kind, mean, lower, upper, windows FROM {db}.ml_baselines FINAL "
-        "WHERE model_name = {m:String} AND model_version = {v:String} AND kind IN ('performance', 'estimated') "
-        "AND metric = {metric:String} AND subject = '' ORDER BY kind = 'performance' DESC",
-        m=model, v=version, metric=metric)
+        "SELECT toString(kind) AS kind, toString(source) AS source, mean, lower, upper, windows "
+        "FROM {db}.ml_baselines FINAL WHERE model_name = {m:String} AND model_version = {v:String} "
+        "AND kind IN ('performance', 'estimated') AND metric = {metric:String} AND subject = '' "
+        "ORDER BY kind = 'performance' DESC", m=model, v=version, metric=metric)
+    if baseline:  # each window's own limits: a reference band is scaled to the window's rows
+        limits = {row["t"]: row for row in r.rows(
+            "SELECT toUnixTimestamp(window_start) AS t, lower, upper FROM {db}.ml_baseline_status "
+            "WHERE model_name = {m:String} AND model_version = {v:String} AND kind = {kind:String} "
+            "AND metric = {metric:String} AND subject = '' AND window_start >= toDateTime({since:UInt32}, 'UTC')",
+            kind=baseline[0]["kind"], metric=metric, **params)}
+        for row in rows:
+            limit = limits.get(row["t"], {})
+            row["lower"], row["upper"] = limit.get("lower"), limit.get("upper")
     return {"metric": metric, "rows": rows, "baseline": baseline}
 
 

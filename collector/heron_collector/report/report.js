@@ -201,15 +201,13 @@
     var opts = { axes: [{}, { label: p.metric }, { scale: "n", side: 1, label: "labelled", grid: { show: false } }],
                  scales: { x: xScale(), n: { range: function (u, min, max) { return [0, Math.max(1, max) * 3]; } } } };
     if (p.band) {
-      series.push(line("baseline upper", "rgba(44,160,44,0.8)", p.t.map(function () { return p.band.upper; }),
-                       { width: 1, points: { show: false } }));
-      series.push(line("baseline lower", "rgba(44,160,44,0.8)", p.t.map(function () { return p.band.lower; }),
-                       { width: 1, points: { show: false } }));
+      series.push(line("baseline upper", "rgba(44,160,44,0.8)", p.upper, { width: 1, points: { show: false } }));
+      series.push(line("baseline lower", "rgba(44,160,44,0.8)", p.lower, { width: 1, points: { show: false } }));
       series[3].helper = series[4].helper = true;
       opts.bands = [{ series: [4, 5], fill: COLORS.band }];
     }
     timeChart("performance", target, p.metric + ": realised (labels) vs estimated (CBPE)" +
-              (p.band ? ", baseline band of " + p.band.kind : ""), p.t, series, { opts: opts });
+              (p.band ? ", baseline band of " + p.band.kind + " (" + p.band.source + ")" : ""), p.t, series, { opts: opts });
   }
 
   function latency(target) {
