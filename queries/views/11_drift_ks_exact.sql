@@ -45,15 +45,17 @@ WITH
     -- ml_drift: hash(model, version) xor hash(feature | '\0' role); a numeric 'prediction' role
     -- exists for regression models only. When none is eligible, the reads below are pruned by
     -- the primary keys and the view costs its planning only.
+    arrayMap(t -> toUInt64(t.4), settings) AS s_max_reference,
     (SELECT groupArray((bitXor(cityHash64(model_name, model_version),
                                cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))),
                         model_name, model_version, feature, role))
+            ::Array(Tuple(key UInt64, model String, version String, feature String, role String))
      FROM {{db}}.ml_reference_bins
      WHERE feature_type = 'numeric' AND source = 'sample'
-       AND n <= transform(model_name, s_model, arrayMap(t -> toUInt64(t.4), settings), toUInt64(20000)))
+       AND n <= transform(model_name, s_model, s_max_reference, s_max_reference[s_star]))
         AS eligible,
-    arrayMap(t -> t.1, eligible) AS e_key,
-    arrayDistinct(arrayMap(t -> (t.2, t.3), eligible)) AS e_versions,
+    arrayMap(t -> t.key, eligible) AS e_key,
+    arrayDistinct(arrayMap(t -> (t.model, t.version), eligible)) AS e_versions,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT groupArray((model_name, model_version, rid))
@@ -123,10 +125,10 @@ WITH
                toFloat64(sum(c) OVER (PARTITION BY key, window_start)) AS m
         FROM cells
     )
-SELECT e.2 AS model_name, e.3 AS model_version, window_start, e.4 AS feature, e.5 AS role, d,
+SELECT e.model AS model_name, e.version AS model_version, window_start, e.feature AS feature, e.role AS role, d,
        n_current, n_reference, now64(6) AS computed_at
 FROM (
-    SELECT arrayFirst(t -> t.1 = key, eligible) AS e, window_start,
+    SELECT arrayFirst(t -> t.key = key, eligible) AS e, window_start,
            max(greatest(abs(f_start - (through - c) / m), abs(f_in - through / m))) AS d,
            toUInt64(any(m)) AS n_current, toUInt64(any(n_ref)) AS n_reference
     FROM ecdf GROUP BY key, window_start

@@ -69,14 +69,17 @@ ORDER BY (model_name, model_version, window_start, feature, role, method);
 CREATE OR REPLACE VIEW {{db}}.ml_drift_compute {{on_cluster}} AS
 WITH
     (SELECT groupArray((model_name, feature_type, feature, method, threshold))
+            ::Array(Tuple(model String, feature_type String, feature String, method String, threshold Float64))
      FROM {{db}}.ml_drift_config FINAL) AS config,
-    -- ml_drift_methods (00_config.sql): (names, default thresholds, p-value methods, default
-    -- verdicts: numeric small, categorical small, numeric large, categorical large)
+    -- ml_drift_methods (00_config.sql), resolved once: the default verdict per feature kind and
+    -- sample size (small: at most small_sample rows on either side)
     (SELECT (groupArray(method), groupArray(default_threshold), groupArrayIf(method, test = 'p_value'),
              anyIf(method, default_verdict = 'small' AND applies_to = 'numeric'),
              anyIf(method, default_verdict = 'small' AND applies_to = 'categorical'),
              anyIf(method, default_verdict = 'large' AND applies_to = 'numeric'),
              anyIf(method, default_verdict = 'large' AND applies_to = 'categorical'))
+            ::Tuple(names Array(String), thresholds Array(Float64), p_value Array(String), small_numeric String,
+                    small_categorical String, large_numeric String, large_categorical String)
      FROM {{db}}.ml_drift_methods) AS methods,
     -- the settings, resolved once: (model, window_seconds, lookback_seconds, small_sample)
     (SELECT groupArray((model_name, window_seconds, lookback_seconds, small_sample))
@@ -200,7 +203,7 @@ WITH
                     ('ks', exact_d, 0, 1)),
                  ('wasserstein', arraySum(arrayMap((a, c) -> abs(a - c), ref_part, cur_part))
                                   / greatest(b.std, 0.001), 0, 0)
-               ] AS stats
+               ]::Array(Tuple(method String, statistic Float64, df UInt32, exact UInt8)) AS stats
         FROM numeric_windows AS w
         INNER JOIN (SELECT * FROM reference WHERE feature_type = 'numeric') AS b ON b.key = w.key
     ),
@@ -243,7 +246,7 @@ WITH
                       if(a > 0, 0.5 * a * log(2 * a / (a + z)), 0.) + if(z > 0, 0.5 * z * log(2 * z / (a + z)), 0.),
                       p, q)))), 0, 0),
                  ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0, 0)
-               ] AS stats
+               ]::Array(Tuple(method String, statistic Float64, df UInt32, exact UInt8)) AS stats
         FROM categorical_windows AS w
         INNER JOIN (SELECT * FROM reference WHERE feature_type = 'categorical') AS b ON b.key = w.key
     ),
@@ -262,16 +265,16 @@ SELECT
     a.feature AS feature,
     a.role AS role,
     a.feature_type AS feature_type,
-    st.1 AS method,
-    st.2 AS statistic,
+    st.method AS method,
+    st.statistic AS statistic,
     CAST(NULL, 'Nullable(Float64)') AS p_value,
     CAST(NULL, 'Nullable(Float64)') AS p_value_adjusted,
-    st.3 AS df,
-    if(a.cfg.4 = st.1, a.cfg.5,
-       transform(st.1, methods.1, methods.2, nan)) AS threshold,
-    toUInt8(NOT has(methods.3, st.1) AND st.2 >= threshold) AS drifted,   -- p-values: finalize
-    toUInt8(st.1 = a.primary_method) AS is_primary,
-    st.4 AS exact,
+    st.df AS df,
+    if(a.cfg.method = st.method, a.cfg.threshold,
+       transform(st.method, methods.names, methods.thresholds, nan)) AS threshold,
+    toUInt8(NOT has(methods.p_value, st.method) AND st.statistic >= threshold) AS drifted,   -- p-values: finalize
+    toUInt8(st.method = a.primary_method) AS is_primary,
+    st.exact AS exact,
     a.n_cur AS n_current,
     a.n_ref AS n_reference,
     a.source AS reference_source,
@@ -281,13 +284,14 @@ FROM
     -- per feature row, once: the window width and the verdict's method (the most specific
     -- ml_drift_config row, an empty tuple when none, else by sample size)
     SELECT *, transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
-           arrayFirst(t -> (t.1 IN ('*', model_name)) AND (t.3 IN ('*', feature))
-                           AND (t.2 IN ('*', feature_type, role)),
-                      arrayReverseSort(t -> (t.1 != '*') * 4 + (t.3 != '*') * 2 + (t.2 != '*'), config)) AS cfg,
-           if(cfg.4 != '', cfg.4,
-              if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, toUInt64(1000)),
-                 if(feature_type = 'numeric', methods.4, methods.5),
-                 if(feature_type = 'numeric', methods.6, methods.7))) AS primary_method
+           arrayFirst(t -> (t.model IN ('*', model_name)) AND (t.feature IN ('*', feature))
+                           AND (t.feature_type IN ('*', feature_type, role)),
+                      arrayReverseSort(t -> (t.model != '*') * 4 + (t.feature != '*') * 2
+                                            + (t.feature_type != '*'), config)) AS cfg,
+           if(cfg.method != '', cfg.method,
+              if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, s_small[s_star]),
+                 if(feature_type = 'numeric', methods.small_numeric, methods.small_categorical),
+                 if(feature_type = 'numeric', methods.large_numeric, methods.large_categorical))) AS primary_method
     FROM all_stats
 ) AS a
 ARRAY JOIN a.stats AS st;
