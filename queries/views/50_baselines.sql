@@ -166,7 +166,8 @@ SELECT w.model_name AS model_name, w.model_version AS model_version, w.window_st
 FROM {{db}}.ml_window_metrics AS w
 LEFT JOIN (SELECT * FROM {{db}}.ml_baselines FINAL) AS b
     ON b.model_name = w.model_name AND b.model_version = w.model_version AND b.kind = w.kind
-   AND b.metric = w.metric AND b.subject = w.subject;
+   AND b.metric = w.metric AND b.subject = w.subject
+SETTINGS join_use_nulls = 0;   -- zeros without a baseline, whatever the reader's setting
 
 CREATE OR REPLACE VIEW {{db}}.ml_baseline_status {{on_cluster}} AS
 SELECT model_name, model_version, window_start, window_end, kind, metric, subject, value, baseline_source,

@@ -283,7 +283,9 @@ def log_reference(
     ``bin_edges``; default 20, the number the collector's drift views use when they bin a sample
     themselves: docs/statistics.md measures the profile Wasserstein's error at 10 and 20 bins).
     ``feature_names`` names the columns of a plain 2-D numpy array, as ``@monitor(feature_names=…)``
-    does, so reference and predictions compare feature by feature.
+    does, so reference and predictions compare feature by feature. With labels and predictions
+    (or scores), the sample also gives the model's performance baselines (docs/statistics.md):
+    upload held-out data then, since predictions on the training set are optimistic.
     """
     if not isinstance(model, str) or not model:
         raise ValueError(f"log_reference(model=...): expected a non-empty model name, got {model!r}")

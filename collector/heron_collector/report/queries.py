@@ -219,9 +219,9 @@ def performance(r: Reader, model: str, version: str, since: dt.datetime) -> dict
             "WHERE model_name = {m:String} AND model_version = {v:String} AND kind = {kind:String} "
             "AND metric = {metric:String} AND subject = '' AND window_start >= toDateTime({since:UInt32}, 'UTC')",
             kind=baseline[0]["kind"], metric=metric, **params)}
-        for row in rows:
-            limit = limits.get(row["t"], {})
-            row["lower"], row["upper"] = limit.get("lower"), limit.get("upper")
+        for row in rows:  # a window without labels: the stored band
+            limit = limits.get(row["t"], baseline[0])
+            row["lower"], row["upper"] = limit["lower"], limit["upper"]
     return {"metric": metric, "rows": rows, "baseline": baseline}
 
 
