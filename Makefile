@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo bench-dashboards lint fmt clean
+.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo bench-dashboards bench-http-servers lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ bench-ingest: $(STAMP)
 # 2M predictions with a SIGKILL and restart of the collector in the middle; fails unless lost=0 duplicated=0.
 bench-soak: $(STAMP)
 	$(PY) benchmarks/soak.py
+
+# Hypercorn (what the collector serves OTLP/HTTP on) against uvicorn: uvicorn is not a dependency,
+# see the script's docstring.
+bench-http-servers: $(STAMP)
+	$(PY) benchmarks/http_servers.py $(if $(UVICORN_PATH),--uvicorn-path $(UVICORN_PATH))
 
 bench-sdk: $(STAMP)
 	$(PY) benchmarks/sdk_overhead.py

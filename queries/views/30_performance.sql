@@ -2,7 +2,8 @@
 --
 -- Reads   ml_predictions, ml_ground_truth (newest label per id: argMax by inserted_at),
 --         ml_models (task, positive_class: newest registration), ml_performance_settings (below:
---         ml_monitor_settings windows, look-back raised to label_lookback_seconds).
+--         ml_monitor_settings windows, look-back raised to label_lookback_seconds);
+--         ml_reference_chunks for the same metrics on the reference (ml_performance_reference).
 -- Writes  ml_performance: one row per model / version / window / segment / metric (long format,
 --         read with FINAL). Definitions of every metric: docs/statistics.md, "Performance".
 --
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
--- ml_performance_rows: the rows every performance metric is computed from, as of `as_of`:
+-- ml_performance_rows: the rows every performance metric is computed from, as of `as_of`, of one
+-- `source` (a parameter, so the other branch is pruned from the plan):
 --   source 'window'     production predictions with their newest labels, in the windows of the
 --                       look-back (w = the window's seconds, ws = its start, epoch seconds)
 --   source 'reference'  the newest reference sample's own predictions, scores and labels, one

@@ -36,8 +36,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_performance_estimated {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_seconds, window_start, segment_key, segment_value, metric);
 
--- ml_performance_estimated_rows: the rows the estimates are computed from, as of `as_of`, in the
--- two sources of ml_performance_rows (30_performance.sql): 'window' (production predictions of
+-- ml_performance_estimated_rows: the rows the estimates are computed from, as of `as_of`, of one
+-- `source` of ml_performance_rows' two (30_performance.sql): 'window' (production predictions of
 -- the look-back's windows) and 'reference' (the reference sample's chunks: w = 1, ws = chunk).
 CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_rows {{on_cluster}} AS
 WITH
