@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -76,6 +80,11 @@ def test_an_application_tracer_provider_is_used_instead_of_heron_s_own(monkeypat
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    # the application's logs and metrics are its own too (in memory: nothing retries a closed port)
+    logs = LoggerProvider()
+    logs.add_log_record_processor(SimpleLogRecordProcessor(InMemoryLogRecordExporter()))
+    monkeypatch.setattr(_logs._internal, "_LOGGER_PROVIDER", logs)
+    monkeypatch.setattr(metrics._internal, "_METER_PROVIDER", MeterProvider(metric_readers=[InMemoryMetricReader()]))
 
     @heron.monitor(model="m", version="1")
     def predict(x: dict) -> int:
