@@ -167,5 +167,17 @@ def open_access(url: StoreURL, token: str | None = None) -> Direct | Remote:
         if admin:
             return Remote(admin, token if token is not None else _env.HERON_COLLECTOR_TOKEN.get())
         if not os.path.isdir(url.path):
-            raise AccessError(f"no store at {url.path}: start `heron collector` (or pass --data-dir)")
+            elsewhere = _live_admin(f"http://{_env.HERON_ADMIN.get()}")
+            raise AccessError(f"no store at {url.path}: " + (
+                f"a collector answers on {elsewhere}; pass the --data-dir it was started with" if elsewhere
+                else "start `heron collector` (or pass --data-dir)"))
     return Direct(url)
+
+
+def _live_admin(admin: str) -> str | None:
+    """`admin` when a collector's admin endpoint answers there."""
+    try:
+        with urllib.request.urlopen(admin + "/livez", timeout=2) as reply:
+            return admin if reply.status == 200 else None
+    except (OSError, ValueError):
+        return None

@@ -12,6 +12,8 @@ import urllib.request
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
+from ..conftest import free_port
+
 HERON = [sys.executable, "-m", "heron_collector"]
 
 
@@ -51,6 +53,19 @@ def test_heron_sql_refuses_writes_with_a_clear_error(collector_process):
     result = heron("sql", "--data-dir", str(data_dir), "DROP TABLE heron.ml_predictions")
     assert result.returncode == 2
     assert "DROP statements are not allowed" in result.stderr and "read-only" in result.stderr
+
+
+def test_a_wrong_data_dir_beside_a_running_collector_is_told_to_pass_the_collectors(collector_process, tmp_path):
+    _, data_dir = collector_process
+    from heron_collector.access import state_path
+    from heron_collector.store import resolve_url
+
+    with open(state_path(resolve_url(data_dir=str(data_dir)))) as f:
+        admin = json.load(f)["admin"]
+    result = heron("sql", "--data-dir", str(tmp_path / "elsewhere"), "SELECT 1",
+                   env={"HERON_ADMIN": admin.removeprefix("http://")})
+    assert result.returncode != 0
+    assert f"a collector answers on {admin}; pass the --data-dir it was started with" in result.stderr, result.stderr
 
 
 def test_migrate_then_sql_open_the_store_directly_when_no_collector_runs(tmp_path):
@@ -94,9 +109,10 @@ def test_empty_results_say_so_and_control_characters_do_not_break_the_table(tmp_
 
 
 def test_errors_are_one_line_with_the_fix_and_every_option_has_help(tmp_path):
-    result = heron("sql", "--data-dir", str(tmp_path / "none"), "SELECT 1")
+    nobody = f"127.0.0.1:{free_port()}"  # no collector answers there
+    result = heron("sql", "--data-dir", str(tmp_path / "none"), "SELECT 1", env={"HERON_ADMIN": nobody})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "heron collector" in result.stderr
+    assert "start `heron collector`" in result.stderr
     data_dir = tmp_path / "data"
     assert heron("migrate", "--data-dir", str(data_dir)).returncode == 0
     bad = heron("sql", "--data-dir", str(data_dir), "SELECT no_such_column FROM heron.ml_predictions")
