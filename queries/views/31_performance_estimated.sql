@@ -155,8 +155,9 @@ SELECT * EXCEPT source FROM {{db}}.ml_performance_estimated_metrics(as_of = {as_
 CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_reference {{on_cluster}} AS
 SELECT model_name, model_version, toUInt32(toUnixTimestamp(window_start)) AS chunk, metric,
        assumeNotNull(value) AS value, scored AS n
-FROM {{db}}.ml_performance_estimated_metrics(as_of = now(), source = 'reference')
-WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value));
+FROM (SELECT * FROM {{db}}.ml_performance_estimated_metrics(as_of = now(), source = 'reference')   -- filtered before `value` is the alias above
+      WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value))
+        AND metric NOT IN ('label_delay_mean_s', 'label_delay_median_s'));
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_estimated_mv {{on_cluster}}
 {{refresh}} APPEND

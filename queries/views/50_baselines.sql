@@ -22,9 +22,10 @@
 --   reference  the 10 chunks of the version's reference sample (ml_reference_chunks) when it has
 --              predictions with labels (realised performance) or scores (CBPE), through the
 --              same formulas as the windows (ml_performance_reference,
---              ml_performance_estimated_reference); counts (tp, fp, fn, tn) have no band
+--              ml_performance_estimated_reference); counts (tp, fp, fn, tn) have no band, nor
+--              a metric whose chunks average fewer than 30 rows or all have the same value
 -- with the number of windows or chunks (at least 2), the mean, the sample standard deviation
--- (stddevSamp, n − 1), k (baseline_k, default 3), and the control limits mean ± k·σ clipped to
+-- (stddevSampStable, n − 1), k (baseline_k, default 3), and the control limits mean ± k·σ clipped to
 -- the metric's range (min_value, max_value):
 -- [0, 1] for shares and scores (accuracy … roc_auc, rates, KS, Jensen–Shannon, error_rate),
 -- (−∞, 1] for r2, [0, ∞) for everything else (errors, counts, PSI, Wasserstein, latency).
@@ -39,8 +40,8 @@ CREATE OR REPLACE VIEW {{db}}.ml_window_metrics {{on_cluster}} AS
 SELECT toString(model_name) AS model_name, toString(model_version) AS model_version, window_start, window_end,
        'performance' AS kind, toString(metric) AS metric, '' AS subject, toFloat64(assumeNotNull(value)) AS value,
        labelled AS n
-FROM {{db}}.ml_performance FINAL
-WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value))
+FROM (SELECT * FROM {{db}}.ml_performance FINAL   -- filtered before `value` is the alias above
+      WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value)))
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
        'estimated', toString(metric), '', toFloat64(assumeNotNull(value)), scored
@@ -117,7 +118,7 @@ FROM
     (
         SELECT w.model_name AS model_name, w.model_version AS model_version, w.kind AS kind, w.metric AS metric,
                w.subject AS subject, 'period' AS source, any(s.baseline_start) AS period_start,
-               any(s.baseline_end) AS period_end, count() AS n, avg(w.value) AS mean, stddevSamp(w.value) AS std,
+               any(s.baseline_end) AS period_end, count() AS n, avg(w.value) AS mean, stddevSampStable(w.value) AS std,
                any(s.baseline_k) AS k, 0. AS chunk_n
         FROM {{db}}.ml_window_metrics AS w
         INNER JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = w.model_name
@@ -127,7 +128,7 @@ FROM
         HAVING n >= 2
         UNION ALL
         SELECT r.model_name, r.model_version, r.kind, r.metric, '', 'reference', toDateTime64(0, 6, 'UTC'),
-               toDateTime64(0, 6, 'UTC'), count() AS n, avg(r.value), stddevSamp(r.value),
+               toDateTime64(0, 6, 'UTC'), count() AS n, avg(r.value), stddevSampStable(r.value),
                any(s.baseline_k), avg(r.n)
         FROM
         (
@@ -138,7 +139,8 @@ FROM
         INNER JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = r.model_name
         WHERE r.metric NOT IN ('tp', 'fp', 'fn', 'tn')   -- counts grow with the window: no band
         GROUP BY r.model_name, r.model_version, r.kind, r.metric
-        HAVING n >= 2
+        -- too few rows per chunk, or a metric that never moves (one class), say nothing about spread
+        HAVING n >= 2 AND avg(r.n) >= 30 AND stddevSampStable(r.value) > 0
     )
     GROUP BY model_name, model_version, kind, metric, subject
 );

@@ -176,3 +176,37 @@ def test_without_a_period_the_labelled_reference_gives_the_band_and_accuracy_lea
     analytics.refresh(store, DB, wait=True, views=["ml_baselines_mv"])
     assert store.query(f"SELECT source, windows FROM {DB}.ml_baselines FINAL WHERE model_name = 'r' "
                        "AND kind = 'performance' AND metric = 'accuracy'").result_rows == [("period", 7)]
+
+
+def test_a_reference_too_small_or_without_spread_gives_no_band(store):
+    """100 labelled rows (chunks of 10) say nothing about spread; neither does one class (σ = 0)."""
+    register(store, "small", "v1", "binary_classification", positive_class="yes")
+    insert_reference(store, "small", "v1", {"x": [0.0] * 100}, prediction=["yes", "no"] * 50,
+                     score=[0.8, 0.3] * 50, label=["yes", "yes", "no", "no"] * 25)
+    register(store, "one", "v1", "binary_classification", positive_class="yes")
+    insert_reference(store, "one", "v1", {"x": [0.0] * 1_000}, prediction=["yes"] * 1_000,
+                     score=[0.9] * 1_000, label=["yes"] * 1_000)
+    analytics.refresh(store, DB, wait=True, views=["ml_baselines_mv"])
+    assert store.query(f"SELECT model_name, kind, metric FROM {DB}.ml_baselines FINAL "
+                       "WHERE model_name IN ('small', 'one')").result_rows == []
+    # the chunks are there: it is the band that is withheld
+    assert store.query(f"SELECT model_name, uniqExact(chunk) FROM {DB}.ml_performance_reference "
+                       "WHERE model_name IN ('small', 'one') AND metric = 'accuracy' GROUP BY 1 ORDER BY 1"
+                       ).result_rows == [("one", 10), ("small", 10)]
+
+
+def test_an_undefined_metric_is_left_out_of_the_window_metrics_not_read_as_zero(store):
+    """One labelled class: roc_auc is NULL in ml_performance, so no window metric (0 would alert)."""
+    register(store, "q", "v1", "binary_classification", positive_class="yes")
+    start = day_start(1)
+    rows = [["q", "v1", start + dt.timedelta(minutes=i), f"q{i}", "yes", None, 0.9, {}] for i in range(60)]
+    store.insert(f"{DB}.ml_predictions", rows, column_names=SCORED_COLUMNS)
+    insert_labels(store, "q", [(f"q{i}", "yes", None, start + dt.timedelta(hours=2)) for i in range(60)])
+    config.set_values(store, DB, "q", {"window_seconds": str(DAY), "lookback_seconds": str(3 * DAY)})
+    analytics.refresh(store, DB, wait=True, views=["ml_performance_mv"])
+    performance = dict(store.query(f"SELECT metric, value FROM {DB}.ml_performance FINAL WHERE model_name = 'q' "
+                                   "AND segment_key = ''").result_rows)
+    assert performance["roc_auc"] is None and performance["accuracy"] == 1.0
+    metrics = dict(store.query(f"SELECT metric, value FROM {DB}.ml_window_metrics WHERE model_name = 'q' "
+                               "AND kind = 'performance'").result_rows)
+    assert "roc_auc" not in metrics and "pr_auc" in metrics and metrics["accuracy"] == 1.0
