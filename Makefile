@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: every test has its own store and ports; a module's tests share a worker.
+TEST_WORKERS ?= 3
 
 .PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo bench-dashboards bench-http-servers lint fmt clean
 
@@ -14,7 +16,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check sdk collector tests benchmarks
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The store and its report stay in .heron-demo: `.venv/bin/heron status --data-dir .heron-demo` afterwards.
 demo: $(STAMP)

@@ -6,12 +6,16 @@ teardown; tests that need a second store at once run the collector in a subproce
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -165,19 +169,42 @@ def collector_process(tmp_path):
         process.wait(timeout=60)
 
 
+def run_root(tmp_path_factory) -> Path:
+    """A directory shared by every pytest-xdist worker of this run (the workers' base temps are its
+    children); the run's own base temp when the suite runs in one process."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def run_lock(tmp_path_factory, name: str):
+    """Held by one worker of the run at a time: for what is built once per run (the demo store) or
+    must not run twice at once (apt-get)."""
+    with open(run_root(tmp_path_factory) / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def demo_data_dir(tmp_path_factory):
-    """The store `make demo` leaves behind, built once per test session in a subprocess (chDB holds
-    one data path per process, and the demo's collector needs its own). Read it through
-    `open_demo_store`, which copies it so a test's refresh or insert cannot leak into another's,
-    and what the demo printed through `demo_stdout`."""
-    path = tmp_path_factory.mktemp("demo") / "store"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
-    done = subprocess.run([sys.executable, "-m", "heron_collector.demo", "--data-dir", str(path)],
-                          env=env, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        pytest.fail(f"the demo failed (run `make demo` to see it):\n{done.stdout}\n{done.stderr}")
-    (path.parent / DEMO_STDOUT).write_text(done.stdout)
+    """The store `make demo` leaves behind, built once per test run in a subprocess (chDB holds
+    one data path per process, and the demo's collector needs its own) and shared by the run's
+    workers. Read it through `open_demo_store`, which copies it so a test's refresh or insert
+    cannot leak into another's, and what the demo printed through `demo_stdout`."""
+    path = run_root(tmp_path_factory) / "demo" / "store"
+    with run_lock(tmp_path_factory, "demo"):
+        if not (path.parent / DEMO_STDOUT).exists():
+            shutil.rmtree(path.parent, ignore_errors=True)  # a build that failed half-way
+            path.parent.mkdir(parents=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+            done = subprocess.run([sys.executable, "-m", "heron_collector.demo", "--data-dir", str(path)],
+                                  env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                pytest.fail(f"the demo failed (run `make demo` to see it):\n{done.stdout}\n{done.stderr}")
+            (path.parent / DEMO_STDOUT).write_text(done.stdout)
     return path
 
 
@@ -191,8 +218,6 @@ def demo_stdout(demo_data_dir) -> str:
 
 def open_demo_store(demo_data_dir, into):
     """A client on a private copy of the demo's store (close it before opening another store)."""
-    import shutil
-
     copy = os.path.join(into, "demo-store")
     shutil.copytree(demo_data_dir, copy, symlinks=True)  # the store's links are relative
     return clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(copy, 'chdb')}")

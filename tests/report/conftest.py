@@ -12,22 +12,26 @@ import subprocess
 
 import pytest
 
+from ..conftest import run_lock
+
 INSTALL = "apt-get install -y chromium"
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def chromium(tmp_path_factory) -> str:
     """The chromium binary, installed with apt-get when missing (after `apt-get update` when the
-    package lists are empty or stale, as on a fresh machine); fails with the command otherwise."""
-    found = shutil.which("chromium")
+    package lists are empty or stale, as on a fresh machine) by one worker of the run at a time;
+    fails with the command otherwise."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     done = None
-    for step in ([INSTALL], ["apt-get update", INSTALL]):
-        if found:
-            break
-        for command in step:
-            done = subprocess.run(command.split(), capture_output=True, text=True, timeout=900, env=env)
+    with run_lock(tmp_path_factory, "apt-get"):
         found = shutil.which("chromium")
+        for step in ([INSTALL], ["apt-get update", INSTALL]):
+            if found:
+                break
+            for command in step:
+                done = subprocess.run(command.split(), capture_output=True, text=True, timeout=900, env=env)
+            found = shutil.which("chromium")
     if not found:
         detail = done.stderr[-2000:] if done else ""
         pytest.fail(f"the report tests need Chromium; `apt-get update && {INSTALL}` failed:\n{detail}")
