@@ -188,3 +188,23 @@ CROSS JOIN
 ) AS c
 WHERE c.cfg_model = m.model_name OR c.cfg_model = '*'
 GROUP BY m.model_name;
+
+-- ml_settings_lookup: ml_monitor_settings as one constant, for views that look a model's settings
+-- up per row with transform() instead of joining them (11_drift_ks_exact, 12_drift,
+-- 14_drift_multivariate, 20_data_quality, 40_slo). Parallel arrays, one element per row of
+-- ml_monitor_settings; `star` is the position of the '*' row (what a model without settings
+-- gets); max_lookback is the longest window + look-back (the bound of every look-back scan).
+-- Read it once per query, as a scalar: (SELECT settings FROM ml_settings_lookup) AS ms, then
+-- transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]).
+CREATE OR REPLACE VIEW {{db}}.ml_settings_lookup {{on_cluster}} AS
+SELECT (arrayMap(r -> r.model, rows), indexOf(arrayMap(r -> r.model, rows), '*'),
+        arrayMap(r -> r.window_seconds, rows), arrayMap(r -> r.lookback_seconds, rows),
+        arrayMap(r -> r.small_sample, rows), arrayMap(r -> r.ks_exact_max_reference, rows),
+        arrayMax(arrayMap(r -> r.window_seconds + r.lookback_seconds, rows)))
+       ::Tuple(model Array(String), star UInt64, window_seconds Array(UInt64), lookback_seconds Array(UInt64),
+               small_sample Array(UInt64), ks_exact_max_reference Array(UInt64), max_lookback UInt64) AS settings
+FROM (SELECT groupArray((model_name, toUInt64(window_seconds), toUInt64(lookback_seconds), toUInt64(small_sample),
+                         toUInt64(ks_exact_max_reference)))
+                 ::Array(Tuple(model String, window_seconds UInt64, lookback_seconds UInt64, small_sample UInt64,
+                               ks_exact_max_reference UInt64)) AS rows
+      FROM {{db}}.ml_monitor_settings);

@@ -8,7 +8,7 @@
 -- by a 64-bit hash of (model, version, feature or role) so neither the join nor the GROUP BY
 -- hashes strings per value; counts and sums are aggregated per (key, window, bin). No value is
 -- sorted and no edges array travels with a row. Settings are resolved once per refresh into
--- constants (one scalar subquery over ml_monitor_settings) and looked up with transform().
+-- constants (one scalar subquery over ml_settings_lookup, 00_config.sql) and looked up with transform().
 -- Numeric (bins: reference quantiles and point masses, 10_reference_bins.sql; finite values only;
 -- p = reference share, q = current share):
 --   psi             Σ (q−p)·ln(q/p) over bins, p and q floored at 1e-4 (no renormalisation)
@@ -81,15 +81,8 @@ WITH
             ::Tuple(names Array(String), thresholds Array(Float64), p_value Array(String), small_numeric String,
                     small_categorical String, large_numeric String, large_categorical String)
      FROM {{db}}.ml_drift_methods) AS methods,
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds, small_sample)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds, small_sample))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMap(t -> toUInt64(t.4), settings) AS s_small,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
     -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash
     (SELECT (groupArray(cityHash64(model_name, model_version, window_start, feature, role)), groupArray(d))
      FROM {{db}}.ml_drift_ks_exact FINAL) AS ks_exact,
@@ -102,14 +95,14 @@ WITH
     -- an implausible timestamp is in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, categorical, prediction, prediction_value, score, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
+                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), ws) * ws
     ),
     labels AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,
@@ -283,13 +276,14 @@ FROM
 (
     -- per feature row, once: the window width and the verdict's method (the most specific
     -- ml_drift_config row, an empty tuple when none, else by sample size)
-    SELECT *, transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+    SELECT *, transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
            arrayFirst(t -> (t.model IN ('*', model_name)) AND (t.feature IN ('*', feature))
                            AND (t.feature_type IN ('*', feature_type, role)),
                       arrayReverseSort(t -> (t.model != '*') * 4 + (t.feature != '*') * 2
                                             + (t.feature_type != '*'), config)) AS cfg,
            if(cfg.method != '', cfg.method,
-              if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, s_small[s_star]),
+              if(least(n_cur, n_ref) <= transform(model_name, ms.model, ms.small_sample,
+                                                  ms.small_sample[ms.star]),
                  if(feature_type = 'numeric', methods.small_numeric, methods.small_categorical),
                  if(feature_type = 'numeric', methods.large_numeric, methods.large_categorical))) AS primary_method
     FROM all_stats

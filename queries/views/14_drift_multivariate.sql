@@ -54,14 +54,8 @@ ORDER BY (model_name, model_version, window_start);
 -- --to` replays past times). The refreshable view below only selects from it.
 CREATE OR REPLACE VIEW {{db}}.ml_drift_multivariate_compute {{on_cluster}} AS
 WITH
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
     -- the band's k per model ('*' = every model without its own row; built-in 3)
     (SELECT groupArray((model_name, threshold)) FROM {{db}}.ml_drift_config FINAL
      WHERE feature_type = 'multivariate' AND feature = '*' AND method = 'pca_reconstruction') AS k_config,
@@ -88,14 +82,14 @@ WITH
     -- in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, numeric,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT model_name, model_version FROM fits)
           AND timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
+                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), ws) * ws
     ),
     -- per row: the values in the fit's feature order, standardised, projected, reconstructed
     row_errors AS (

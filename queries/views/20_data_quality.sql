@@ -57,14 +57,8 @@ ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_data_quality_compute {{on_cluster}} AS
 WITH
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
     -- numeric reference ranges, resolved once, keyed by hash(model, version) xor hash(feature)
     (SELECT groupArray((bitXor(cityHash64(model_name, model_version), cityHash64(toString(feature))),
                         min, max))
@@ -79,30 +73,30 @@ WITH
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS window_seconds,
                toDateTime(intDiv(toInt64(timestamp), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                numeric, categorical, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
+                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), window_seconds)
                   * window_seconds
     ),
     -- predictions whose timestamp is implausible, counted in the window they arrived in
     implausible AS (
         SELECT model_name, model_version,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS window_seconds,
                toDateTime(intDiv(toInt64(inserted_at), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                count() AS n
         FROM {{db}}.ml_predictions
         WHERE NOT (timestamp >= ts_min AND timestamp < ts_max)
           AND inserted_at >= ts_min AND inserted_at < ts_max
-          AND inserted_at >= {as_of:DateTime} - toIntervalSecond(max_lookback)
+          AND inserted_at >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND toInt64(inserted_at) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
+                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), window_seconds)
                   * window_seconds
         GROUP BY model_name, model_version, window_start, window_seconds
     ),
