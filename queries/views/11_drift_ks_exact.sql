@@ -90,8 +90,8 @@ WITH
         WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
           AND timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), ws) * ws
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     cur_values AS (
         SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x

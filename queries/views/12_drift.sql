@@ -101,8 +101,8 @@ WITH
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), ws) * ws
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     labels AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,

@@ -80,9 +80,8 @@ WITH
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), window_seconds)
-                  * window_seconds
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, window_seconds,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     -- predictions whose timestamp is implausible, counted in the window they arrived in
     implausible AS (
@@ -95,9 +94,8 @@ WITH
         WHERE NOT (timestamp >= ts_min AND timestamp < ts_max)
           AND inserted_at >= ts_min AND inserted_at < ts_max
           AND inserted_at >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
-          AND toInt64(inserted_at) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]), window_seconds)
-                  * window_seconds
+          AND {{db}}_v1_in_lookback(inserted_at, {as_of:DateTime}, window_seconds,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
         GROUP BY model_name, model_version, window_start, window_seconds
     ),
     windows AS (

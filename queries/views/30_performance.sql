@@ -99,7 +99,7 @@ SELECT * FROM
     LEFT JOIN labels AS g ON g.model_name = p.model_name AND g.prediction_id = p.prediction_id
     WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
       AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-      AND ws >= intDiv(toUnixTimestamp(refresh_time) - s.lookback_seconds, w) * w
+      AND {{db}}_v1_in_lookback(ws, refresh_time, w, s.lookback_seconds)
       AND {source:String} = 'window'
     UNION ALL
     SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), m.task,

@@ -75,7 +75,7 @@ FROM
     INNER JOIN settings AS st ON st.model_name = p.model_name
     WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
       AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-      AND ws >= intDiv(toUnixTimestamp(refresh_time) - st.lookback_seconds, w) * w
+      AND {{db}}_v1_in_lookback(ws, refresh_time, w, st.lookback_seconds)
       AND {source:String} = 'window'
     UNION ALL
     SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), c.prediction, c.score,

@@ -91,7 +91,7 @@ WITH
                avg(ms) AS mean_ms,
                max(ms) AS max_ms
         FROM spans
-        WHERE ws >= intDiv(toUnixTimestamp(refresh_time) - lb, w) * w
+        WHERE {{db}}_v1_in_lookback(ws, refresh_time, w, lb)   -- the look-back's windows (01_functions.sql)
         GROUP BY model_name, model_version, w, ws
     ),
     grid AS (
