@@ -194,7 +194,8 @@ GROUP BY m.model_name;
 -- 14_drift_multivariate, 20_data_quality, 40_slo). Parallel arrays, one element per row of
 -- ml_monitor_settings; `star` is the position of the '*' row (what a model without settings
 -- gets); max_lookback is the longest window + look-back (the bound of every look-back scan).
--- Read it once per query, as a scalar: (SELECT settings FROM ml_settings_lookup) AS ms, then
+-- Read it once per query, as a scalar: assumeNotNull((SELECT settings FROM ml_settings_lookup)) AS ms
+-- (a scalar subquery of a tuple is typed Nullable; this one always has its one row), then
 -- transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]).
 CREATE OR REPLACE VIEW {{db}}.ml_settings_lookup {{on_cluster}} AS
 SELECT (arrayMap(r -> r.model, rows), indexOf(arrayMap(r -> r.model, rows), '*'),

@@ -34,7 +34,7 @@ ORDER BY (model_name, model_version, window_start, feature, role);
 CREATE OR REPLACE VIEW {{db}}.ml_drift_ks_exact_compute {{on_cluster}} AS
 WITH
     -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
-    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- (key, model, version, feature, role) whose reference is a small enough sample, keyed as in
     -- ml_drift: hash(model, version) xor hash(feature | '\0' role); a numeric 'prediction' role
     -- exists for regression models only. When none is eligible, the reads below are pruned by
@@ -63,9 +63,10 @@ WITH
         FROM {{db}}.ml_reference FINAL ARRAY JOIN numeric.keys AS feature, numeric.values AS x
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
         UNION ALL
-        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(t.1)), t.2
+        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(t.role)), t.x
         FROM {{db}}.ml_reference FINAL
-        ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
+        ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)]
+                   ::Array(Tuple(role String, x Nullable(Float64))) AS t
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
     ),
     -- the sorted distinct reference values r of each key: count at r, count <= r, and the total:
@@ -97,8 +98,9 @@ WITH
         SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x
         FROM current ARRAY JOIN numeric.keys AS feature, numeric.values AS x
         UNION ALL
-        SELECT bitXor(mv, cityHash64(t.1)), window_start, t.2
-        FROM current ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
+        SELECT bitXor(mv, cityHash64(t.role)), window_start, t.x
+        FROM current ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)]
+                                ::Array(Tuple(role String, x Nullable(Float64))) AS t
     ),
     -- each current value in its cell (i, x = r_i ?) of the sorted reference values
     cells AS (

@@ -82,9 +82,10 @@ WITH
                     small_categorical String, large_numeric String, large_categorical String)
      FROM {{db}}.ml_drift_methods) AS methods,
     -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
-    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash
     (SELECT (groupArray(cityHash64(model_name, model_version, window_start, feature, role)), groupArray(d))
+            ::Tuple(key Array(UInt64), d Array(Float64))
      FROM {{db}}.ml_drift_ks_exact FINAL) AS ks_exact,
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
@@ -159,7 +160,7 @@ WITH
                'numeric' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
                length(b.counts) AS k,
                transform(cityHash64(b.model_name, b.model_version, w.window_start, b.feature, b.role),
-                         ks_exact.1, ks_exact.2, nan) AS exact_d,
+                         ks_exact.key, ks_exact.d, nan) AS exact_d,
                arrayResize(w.cc0, k, 0.) AS cc,
                arrayResize(w.cs0, k, 0.) AS cs,
                arrayMap(x -> x / b.n, b.counts) AS p,
@@ -212,7 +213,8 @@ WITH
         SELECT bitXor(mv, cityHash64('\0label')), window_start, label FROM labels WHERE label IS NOT NULL
     ),
     categorical_windows AS (
-        SELECT key, window_start, sum(c) AS n_cur, groupArray((category, c)) AS cells
+        SELECT key, window_start, sum(c) AS n_cur,
+               groupArray((category, c)::Tuple(category String, n UInt64)) AS cells
         FROM (SELECT key, window_start, assumeNotNull(cat) AS category, count() AS c
               FROM categorical_values GROUP BY key, window_start, category)
         GROUP BY key, window_start
@@ -221,10 +223,10 @@ WITH
         SELECT b.model_name AS model_name, b.model_version AS model_version,
                w.window_start AS window_start, b.feature AS feature, b.role AS role,
                'categorical' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
-               arrayDistinct(arrayConcat(b.categories, arrayMap(t -> t.1, w.cells))) AS cats,
+               arrayDistinct(arrayConcat(b.categories, arrayMap(t -> t.category, w.cells))) AS cats,
                arrayMap(u -> if(indexOf(b.categories, u) > 0, b.counts[indexOf(b.categories, u)], 0.),
                         cats) AS r,
-               arrayMap(u -> toFloat64(arraySum(arrayMap(t -> if(t.1 = u, t.2, 0), w.cells))), cats) AS c,
+               arrayMap(u -> toFloat64(arraySum(arrayMap(t -> if(t.category = u, t.n, 0), w.cells))), cats) AS c,
                arrayMap(x -> x / b.n, r) AS p,
                arrayMap(x -> x / w.n_cur, c) AS q,
                toFloat64(b.n + w.n_cur) AS total,

@@ -55,27 +55,31 @@ ORDER BY (model_name, model_version, window_start);
 CREATE OR REPLACE VIEW {{db}}.ml_drift_multivariate_compute {{on_cluster}} AS
 WITH
     -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
-    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- the band's k per model ('*' = every model without its own row; built-in 3)
-    (SELECT groupArray((model_name, threshold)) FROM {{db}}.ml_drift_config FINAL
+    (SELECT (groupArray(model_name), groupArray(threshold))::Tuple(model Array(String), k Array(Float64))
+     FROM {{db}}.ml_drift_config FINAL
      WHERE feature_type = 'multivariate' AND feature = '*' AND method = 'pca_reconstruction') AS k_config,
-    arrayMap(t -> t.1, k_config) AS k_model,
-    arrayMap(t -> t.2, k_config) AS k_value,
+    k_config.model AS k_model,
+    k_config.k AS k_value,
     if(has(k_model, '*'), k_value[indexOf(k_model, '*')], 3.) AS k_default,
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- the newest fit of each version (by upload time, then arrival)
     newest AS (
         SELECT model_name, model_version,
-               argMax((reference_id, features, mean, std, components, chunk_size, error_mean, error_std),
+               argMax((reference_id, features, mean, std, components, chunk_size, error_mean, error_std)
+                          ::Tuple(reference_id String, features Array(String), mean Array(Float64),
+                                  std Array(Float64), components Array(Array(Float64)), chunk_size UInt64,
+                                  error_mean Float64, error_std Float64),
                       (timestamp, inserted_at)) AS fit
         FROM {{db}}.ml_reference_pca FINAL
         GROUP BY model_name, model_version
     ),
     fits AS (
-        SELECT model_name, model_version, fit.1 AS reference_id, fit.2 AS features, fit.3 AS mean,
-               fit.4 AS std, fit.5 AS components, fit.6 AS chunk_size, fit.7 AS error_mean,
-               fit.8 AS error_std
+        SELECT model_name, model_version, fit.reference_id AS reference_id, fit.features AS features,
+               fit.mean AS mean, fit.std AS std, fit.components AS components, fit.chunk_size AS chunk_size,
+               fit.error_mean AS error_mean, fit.error_std AS error_std
         FROM newest
     ),
     -- predictions of the look-back windows of versions with a fit; an implausible timestamp is

@@ -58,15 +58,15 @@ ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
 CREATE OR REPLACE VIEW {{db}}.ml_data_quality_compute {{on_cluster}} AS
 WITH
     -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
-    (SELECT settings FROM {{db}}.ml_settings_lookup) AS ms,
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- numeric reference ranges, resolved once, keyed by hash(model, version) xor hash(feature)
     (SELECT groupArray((bitXor(cityHash64(model_name, model_version), cityHash64(toString(feature))),
-                        min, max))
+                        min, max)::Tuple(key UInt64, min Float64, max Float64))
      FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'feature' AND feature_type = 'numeric') AS ranges,
-    arrayMap(t -> t.1, ranges) AS r_key,
-    arrayMap(t -> t.2, ranges) AS r_min,
-    arrayMap(t -> t.3, ranges) AS r_max,
+    arrayMap(t -> t.key, ranges) AS r_key,
+    arrayMap(t -> t.min, ranges) AS r_min,
+    arrayMap(t -> t.max, ranges) AS r_max,
     -- plausible timestamps (00_config.sql); toInt64 of a DateTime64 never overflows, so nothing
     -- here throws whichever condition the engine evaluates first
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,
@@ -128,12 +128,14 @@ WITH
                0 AS finite, 0 AS outside,
                sumIf(g.k, NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))
                    AS new_values,
-               arrayMap(t -> t.2, arraySlice(arrayReverseSort(groupArrayIf((g.k, g.category),
+               arrayMap(t -> t.category, arraySlice(arrayReverseSort(groupArrayIf(
+                   (g.k, g.category)::Tuple(k UInt64, category String),
                    NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))), 1, 20))
                    AS new_categories
-        FROM (SELECT model_name, model_version, window_start, kv.1 AS feature, kv.2 IS NULL AS is_null,
-                     ifNull(kv.2, '') AS category, count() AS k
-              FROM current ARRAY JOIN CAST(categorical, 'Array(Tuple(String, Nullable(String)))') AS kv
+        FROM (SELECT model_name, model_version, window_start, kv.feature AS feature, kv.value IS NULL AS is_null,
+                     ifNull(kv.value, '') AS category, count() AS k
+              FROM current
+              ARRAY JOIN CAST(categorical, 'Array(Tuple(feature String, value Nullable(String)))') AS kv
               GROUP BY model_name, model_version, window_start, feature, is_null, category) AS g
         LEFT JOIN reference AS r
             ON r.model_name = g.model_name AND r.model_version = g.model_version AND r.feature = g.feature

@@ -34,11 +34,12 @@ SELECT 'multivariate_drift', 'drift', toString(method), toString(model_name), to
        reference_error_mean, reference_error_std, lower_threshold, upper_threshold
 FROM {{db}}.ml_drift_multivariate FINAL
 UNION ALL
-SELECT slo.1, 'sla', slo.2, toString(model_name), toString(model_version), '', window_start, window_end, slo.3,
-       calls, toUInt8(has(breaches, slo.4)), slo.5, toUInt32(0), 0., 0., 0., 0.
+SELECT slo.signal, 'sla', slo.metric, toString(model_name), toString(model_version), '', window_start, window_end,
+       slo.value, calls, toUInt8(has(breaches, slo.breach)), slo.target, toUInt32(0), 0., 0., 0., 0.
 FROM {{db}}.ml_sla FINAL
 ARRAY JOIN [('sla_error_rate', 'error_rate', ifNull(error_rate, 0.), 'error_rate', slo_error_rate),
-            ('sla_latency_p99', 'latency_p99_ms', ifNull(latency_p99_ms, 0.), 'latency_p99', slo_p99_ms)] AS slo
+            ('sla_latency_p99', 'latency_p99_ms', ifNull(latency_p99_ms, 0.), 'latency_p99', slo_p99_ms)]
+           ::Array(Tuple(signal String, metric String, value Float64, breach String, target Float64)) AS slo
 WHERE calls > 0 AND model_version != '*'   -- '*' (all versions) would repeat each version's alert
 UNION ALL
 SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), toString(p.model_version), '',
