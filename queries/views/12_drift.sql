@@ -13,6 +13,7 @@
 -- p = reference share, q = current share):
 --   psi             Σ (q−p)·ln(q/p) over bins, p and q floored at 1e-4 (no renormalisation)
 --   jensen_shannon  sqrt(JS divergence), natural log (scipy.spatial.distance.jensenshannon)
+--                   (both written once, as functions of (p, q): 01_functions.sql)
 --   ks              binned KS: max over edges |P−Q| of the cumulative shares; replaced by the
 --                   exact D from ml_drift_ks_exact when the reference sample is small enough
 --   wasserstein     Σ over bins |∫bin (F_ref − F_cur)| / max(ref std, 0.001). Per bin the integral
@@ -186,11 +187,8 @@ WITH
                         p, p_before, q_before, lower, upper, ref_mean) AS ref_part,
                arrayMap((qb, u, s) -> qb * u - s / w.n_cur, q, upper, cs) AS cur_part,
                [
-                 ('psi', arraySum(arrayMap((a, c) -> (greatest(c, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(c, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
-                 ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, c) ->
-                      if(a > 0, 0.5 * a * log(2 * a / (a + c)), 0.) + if(c > 0, 0.5 * c * log(2 * c / (a + c)), 0.),
-                      p, q)))), 0, 0),
+                 ('psi', {{db}}_v1_psi(p, q), 0, 0),                        -- 01_functions.sql
+                 ('jensen_shannon', {{db}}_v1_jensen_shannon(p, q), 0, 0),
                  if(isNaN(exact_d),
                     ('ks', arrayMax(arrayMap((a, c) -> abs(a - c), arrayPopBack(arrayCumSum(p)),
                                              arrayPopBack(arrayCumSum(q)))), 0, 0),
@@ -235,11 +233,8 @@ WITH
                       pow(a - b.n * (a + z) / total, 2) / (b.n * (a + z) / total)
                     + pow(z - w.n_cur * (a + z) / total, 2) / (w.n_cur * (a + z) / total), r, c)),
                   toUInt32(length(cats) - 1), 0),
-                 ('psi', arraySum(arrayMap((a, z) -> (greatest(z, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(z, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
-                 ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, z) ->
-                      if(a > 0, 0.5 * a * log(2 * a / (a + z)), 0.) + if(z > 0, 0.5 * z * log(2 * z / (a + z)), 0.),
-                      p, q)))), 0, 0),
+                 ('psi', {{db}}_v1_psi(p, q), 0, 0),                        -- 01_functions.sql
+                 ('jensen_shannon', {{db}}_v1_jensen_shannon(p, q), 0, 0),
                  ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0, 0)
                ]::Array(Tuple(method String, statistic Float64, df UInt32, exact UInt8)) AS stats
         FROM categorical_windows AS w
