@@ -58,8 +58,6 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, feature, role);
 
-ALTER TABLE {{db}}.ml_reference_bins {{on_cluster}} ADD COLUMN IF NOT EXISTS signature String;
-
 -- ml_reference_bins_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.

@@ -48,9 +48,6 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_data_quality {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_start, feature);
 
-ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
-    ADD COLUMN IF NOT EXISTS implausible_timestamps UInt64 AFTER duplicate_ids;
-
 -- ml_data_quality_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_data_quality_compute(as_of = now())
 -- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query

@@ -92,13 +92,12 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_baselines {{on_cluster}} (
     k              Float64,
     lower          Float64,                   -- mean − k·σ, clipped to min_value
     upper          Float64,                   -- mean + k·σ, clipped to max_value
-    computed_at    DateTime64(6, 'UTC')
+    computed_at    DateTime64(6, 'UTC'),
+    chunk_n        Float64,                   -- reference: mean n of a chunk; period: 0
+    min_value      Float64,                   -- the metric's range
+    max_value      Float64
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, kind, metric, subject);
-
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS chunk_n Float64;   -- reference: mean n of a chunk; period: 0
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS min_value Float64;  -- the metric's range
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS max_value Float64;
 
 CREATE OR REPLACE VIEW {{db}}.ml_baselines_compute {{on_cluster}} AS
 SELECT model_name, model_version, kind, metric, subject, c.source AS source, c.period_start AS period_start,
