@@ -74,19 +74,8 @@ SELECT * FROM values('method String, applies_to String, test String, default_thr
     ('psi',            'any',         'effect_size', 0.2,  '',      inf),
     ('unseen_share',   'categorical', 'effect_size', 0.05, '',      1.));
 
--- ml_time_bounds: the plausible range of a stored timestamp, [ts_min, ts_max), defined here once
--- and read by every scheduled view. A prediction (or span) timestamped outside it is left out of
--- every window (ml_data_quality counts such predictions in implausible_timestamps); nothing
--- outside it is ever converted to a window, so no stored value can make a refresh throw.
---   ts_min  1970-01-02 00:00:00 UTC: excludes the Unix epoch, which the parse views store for a
---           `ts` that is not a finite number inside DateTime64's range (wire-format.md), and the
---           zero timestamp of a sender that never set one.
---   ts_max  2105-01-01 00:00:00 UTC: windows are DateTime (UInt32 seconds, last second
---           2106-02-07 06:28:15); below this bound a window of up to a year still ends in range.
--- See docs/statistics.md, "Implausible timestamps".
-CREATE OR REPLACE VIEW {{db}}.ml_time_bounds {{on_cluster}} AS
-SELECT toDateTime64('1970-01-02 00:00:00', 6, 'UTC') AS ts_min,
-       toDateTime64('2105-01-01 00:00:00', 6, 'UTC') AS ts_max;
+-- (ml_time_bounds, the plausible range of a stored timestamp, is schema/012_time_bounds.sql: the
+-- insert-time ml_versions_mv reads it too.)
 
 -- ml_monitor_settings: the effective configuration of every model seen (registered, with
 -- predictions or a reference, or configured), and of '*' (what any other model gets): per column
@@ -111,7 +100,7 @@ SELECT
     assumeNotNull(argMaxIf(c.baseline_k, c.priority, c.baseline_k IS NOT NULL)) AS baseline_k
 FROM
 (
-    SELECT DISTINCT model_name FROM {{db}}.ml_predictions
+    SELECT DISTINCT model_name FROM {{db}}.ml_versions   -- models with predictions (schema/013_ml_versions.sql)
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_models
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference_profile

@@ -75,7 +75,7 @@ WITH
     (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
      WHERE task = 'regression') AS regression,
     arrayMap(t -> t.1, regression) AS regression_models,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- per version and kind of upload (sample, profile): the newest upload's id, rows, last insert
     (SELECT groupArray((model_name, model_version, kind, rid, rows, last))

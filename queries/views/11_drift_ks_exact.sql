@@ -50,7 +50,7 @@ WITH
         AS eligible,
     arrayMap(t -> t.key, eligible) AS e_key,
     arrayDistinct(arrayMap(t -> (t.model, t.version), eligible)) AS e_versions,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT groupArray((model_name, model_version, rid))
      FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid

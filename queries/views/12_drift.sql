@@ -91,7 +91,7 @@ WITH
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'label') AS label_versions,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- predictions of the look-back windows, with their window start and (model, version) hash;
     -- an implausible timestamp is in no window (toInt64 of a DateTime64 never overflows)

@@ -63,7 +63,7 @@ WITH
     k_config.model AS k_model,
     k_config.k AS k_value,
     if(has(k_model, '*'), k_value[indexOf(k_model, '*')], 3.) AS k_default,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- the newest fit of each version (by upload time, then arrival)
     newest AS (

@@ -14,7 +14,7 @@
 --                     value in the window) | type_mismatch
 --   duplicate_ids     ('*' row) predictions − distinct prediction ids
 --   implausible_timestamps ('*' row) predictions stored in this window (by inserted_at, the time
---                     they arrived) whose own timestamp is outside ml_time_bounds (00_config.sql:
+--                     they arrived) whose own timestamp is outside ml_time_bounds (schema/012_time_bounds.sql:
 --                     [1970-01-02, 2105-01-01) UTC). They are in no window and in no other
 --                     column: their own time cannot place them. A window with only such rows
 --                     has a '*' row with n_rows = 0.
@@ -64,7 +64,7 @@ WITH
     arrayMap(t -> t.key, ranges) AS r_key,
     arrayMap(t -> t.min, ranges) AS r_min,
     arrayMap(t -> t.max, ranges) AS r_max,
-    -- plausible timestamps (00_config.sql); toInt64 of a DateTime64 never overflows, so nothing
+    -- plausible timestamps (schema/012_time_bounds.sql); toInt64 of a DateTime64 never overflows, so nothing
     -- here throws whichever condition the engine evaluates first
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,

@@ -48,9 +48,20 @@ SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), t
        toFloat64(greatest(3 * s.window_seconds, 3600)), toUInt32(0), 0., 0., 0., 0.
 FROM
 (
+    -- per version, the newest prediction timestamped in [ts_min, now + 1 day) and how many there are:
+    -- from the ml_versions states (schema/013_ml_versions.sql), except for a version that ever had a
+    -- prediction timestamped a day or more after its arrival, whose answer depends on now: that
+    -- one is read from its ml_predictions rows
+    SELECT model_name, model_version, assumeNotNull(max(last_seen)) AS last, sum(timed_rows) AS n
+    FROM {{db}}.ml_versions
+    GROUP BY model_name, model_version
+    HAVING sum(ahead_rows) = 0 AND n > 0
+    UNION ALL
     SELECT model_name, model_version, max(timestamp) AS last, count() AS n
     FROM {{db}}.ml_predictions
-    WHERE timestamp >= (SELECT ts_min FROM {{db}}.ml_time_bounds) AND timestamp < now() + INTERVAL 1 DAY
+    WHERE (model_name, model_version) IN (SELECT model_name, model_version FROM {{db}}.ml_versions
+                                          GROUP BY model_name, model_version HAVING sum(ahead_rows) > 0)
+      AND timestamp >= (SELECT ts_min FROM {{db}}.ml_time_bounds) AND timestamp < now() + INTERVAL 1 DAY
     GROUP BY model_name, model_version
 ) AS p
 LEFT JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = p.model_name;

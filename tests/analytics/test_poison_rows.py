@@ -7,7 +7,7 @@ prediction in the year 2200 (past what toUnixTimestamp's UInt32 holds), one whos
 1e30, a columnar batch with `"NaN"` and 1e30 among valid stamps, a record without `ts` whose own
 Timestamp is in 2200, a label stamped `"NaN"` and a span in 2200. Every view must refresh, both
 models' windows must hold exactly their plausible rows, and ml_data_quality must count the
-implausible ones (queries/views/00_config.sql, ml_time_bounds).
+implausible ones (queries/schema/012_time_bounds.sql, ml_time_bounds).
 """
 
 from __future__ import annotations
