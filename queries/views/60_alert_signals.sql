@@ -12,6 +12,7 @@
 --          sla_latency_p99     ml_sla, per version: value = p99 latency (ms), limit = the SLO, flag = breached
 --          no_predictions      per model / version: value = seconds since its newest prediction,
 --                              limit = three windows (at least an hour); window_start = that prediction's
+--                              (from the ml_versions state, schema/013_ml_versions.sql, not a scan)
 -- n is the sample behind the value; rules skip windows with fewer than their min_samples.
 CREATE OR REPLACE VIEW {{db}}.ml_alert_signals {{on_cluster}} AS
 SELECT 'metric' AS signal, kind, metric, model_name, model_version, subject, window_start, window_end, value,
