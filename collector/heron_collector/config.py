@@ -1,7 +1,7 @@
 """Each model's monitoring settings, shown and changed through one typed table of settings.
 
 The settings live in ClickHouse tables the scheduled views read (ml_monitor_config in
-queries/views/00_config.sql, ml_slo in 40_slo.sql); this module is the only writer. Every value is
+queries/schema/010_monitor_config.sql, ml_slo in views/40_slo.sql); this module is the only writer. Every value is
 parsed and range-checked here, the model name too, and written with bound parameters — never as
 SQL text. In both tables a NULL column inherits (model row → '*' row → the built-in default of
 ml_monitor_defaults / ml_slo_defaults, the only place a default is written), so `set_values`

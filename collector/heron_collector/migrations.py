@@ -4,7 +4,10 @@ The SQL lives in plain files a user can read and run; Python only fills in the `
 placeholders (database, cluster clause, engine prefix, TTL, refresh interval) from one
 `Layout`. Three folders, applied in this order, each sorted by file name:
 
-- schema/  versioned: applied once, recorded in heron_migrations by name;
+- schema/  versioned: applied once, recorded in heron_migrations by name: tables that are kept
+           state, and every one-shot upgrade (ALTER, copy, DROP) of an older store. An ALTER TABLE
+           there of a table the store does not have yet is skipped: the file that creates it later
+           (a view file creating its result table) creates it with every column;
 - parse/   repeatable: insert-time materialized views, re-created when the file changes;
 - views/   repeatable: scheduled analytics (refreshable materialized views), likewise.
 
@@ -159,6 +162,7 @@ _CREATES_VIEW = re.compile(
 )
 
 
+_ALTERS_TABLE = re.compile(r"^\s*ALTER\s+TABLE\s+([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\b", re.IGNORECASE)
 _CREATES_TABLE = re.compile(r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\{\{\s*db\s*\}\}\.([A-Za-z0-9_]+)", re.IGNORECASE)
 _REFRESHED_TO = re.compile(r"\{\{\s*refresh\s*\}\}(?:(?!APPEND)[^;])*?\bTO\s+\{\{\s*db\s*\}\}\.([A-Za-z0-9_]+)",
                            re.IGNORECASE)
@@ -203,6 +207,8 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
             continue
         views = []
         for statement in statements(render(migration.path.read_text(), layout)):
+            if not migration.repeatable and _upgrades_a_missing_table(client, statement):
+                continue
             view = _CREATES_VIEW.search(statement) if migration.repeatable else None
             if view:  # recorded, to drop when the file is removed
                 views.append(view.group(2))
@@ -223,6 +229,16 @@ def migrate(client, layout: Layout, root: Path | None = None) -> list[str]:
             _record(client, db, name, "removed", [])
             done.append(f"{name} (removed)")
     return done
+
+
+def _upgrades_a_missing_table(client, statement: str) -> bool:
+    """An ALTER TABLE (comments before it allowed) of a table that does not exist."""
+    code = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+    match = _ALTERS_TABLE.match(code)
+    if not match:
+        return False
+    exists = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+    return not int(client.command(exists, parameters={"db": match.group(1), "t": match.group(2)}))
 
 
 def _record(client, db: str, name: str, checksum: str, views: list[str]) -> None:

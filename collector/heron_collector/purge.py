@@ -11,6 +11,8 @@ Granularity: a raw otel_logs record is deleted whole when it holds a purged id, 
 batch record also loses the raw copy of its other rows (their ml_predictions rows stay); the dry
 run counts records. Computed windows are deleted for a model, a version or a time range, and
 recomputed by the next refresh; a purge by ids leaves aggregates to the refresh of their windows.
+The per-version totals of ml_versions are deleted with their model or version, and after a purge
+of ids or of a time range computed again from the model's remaining predictions.
 """
 
 from __future__ import annotations
@@ -162,7 +164,21 @@ def purge(client, database: str, selection: Selection, dry_run: bool = True) -> 
     if not dry_run:
         for table, condition in plan(client, db, selection):
             client.command(f"DELETE FROM {db}.{table} WHERE {condition}", parameters=params)
+        if selection.ids or selection.since or selection.until:
+            _recount_versions(client, db, params)
     return report
+
+
+def _recount_versions(client, db: str, params: dict[str, Any]) -> None:
+    """ml_versions holds totals per model version (queries/schema/013_ml_versions.sql), which a purge
+    of some ids or of a time range cannot subtract from: the model's are computed again from the
+    predictions that remain."""
+    exists = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'ml_versions'"
+    if not int(client.command(exists, parameters={"db": db})):
+        return
+    client.command(f"DELETE FROM {db}.ml_versions WHERE model_name = {MODEL}", parameters=params)
+    client.command(f"INSERT INTO {db}.ml_versions SELECT * FROM {db}.ml_versions_scan WHERE model_name = {MODEL}",
+                   parameters=params)
 
 
 def run(client, database: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@
 -- when it is a number. The deprecated `event.name` attribute stands in for an empty EventName.
 -- `ts` (Unix seconds) is kept when it is a finite number inside DateTime64's range [1900, 2300);
 -- any other number (NaN, ±Inf, 1e30) becomes 0, the Unix epoch, so no value makes the insert
--- throw; the analytics count such rows as implausible (00_config.sql, ml_time_bounds). A missing
+-- throw; the analytics count such rows as implausible (schema/012_time_bounds.sql, ml_time_bounds). A missing
 -- or null `ts` takes the record's Timestamp. The same rule is in 011 and 020.
 CREATE MATERIALIZED VIEW {{db}}.ml_predictions_row_mv {{on_cluster}} TO {{db}}.ml_predictions AS
 WITH JSONExtract(Body, 'ts', 'Nullable(Float64)') AS ts

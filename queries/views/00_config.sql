@@ -27,24 +27,7 @@
 -- ml_drift_config: per model/feature overrides of the verdict method and its threshold; the most
 -- specific matching row wins (model over '*', then feature over '*', then feature_type over '*').
 -- See docs/statistics.md for methods and defaults.
-CREATE TABLE IF NOT EXISTS {{db}}.ml_monitor_config {{on_cluster}} (
-    model_name              String,
-    window_seconds          Nullable(UInt32),
-    lookback_seconds        Nullable(UInt32),
-    reference               Nullable(Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3)),
-    reference_start         Nullable(DateTime64(6, 'UTC')),
-    reference_end           Nullable(DateTime64(6, 'UTC')),
-    bins                    Nullable(UInt16),
-    small_sample            Nullable(UInt32),
-    ks_exact_max_reference  Nullable(UInt32),
-    drift_share             Nullable(Float64),
-    updated_at              DateTime64(3, 'UTC') DEFAULT now64(3),
-    baseline_start          Nullable(DateTime64(6, 'UTC')),
-    baseline_end            Nullable(DateTime64(6, 'UTC')),
-    baseline_k              Nullable(Float64),
-    label_lookback_seconds  Nullable(UInt32)
-) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
-ORDER BY model_name;
+-- (ml_monitor_config itself is kept state: schema/010_monitor_config.sql creates and upgrades it.)
 
 -- The built-in defaults, one row; why each: docs/statistics.md.
 CREATE OR REPLACE VIEW {{db}}.ml_monitor_defaults {{on_cluster}} AS
@@ -61,44 +44,6 @@ SELECT toUInt32(3600) AS window_seconds,
        CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS baseline_start,
        CAST(NULL, 'Nullable(DateTime64(6, \'UTC\'))') AS baseline_end,
        3. AS baseline_k;
-
--- Stores made before every column inherited: their rows keep the values they hold (a model's row
--- used to replace the '*' row whole, so its columns are all set), and ml_performance_config's
--- label_lookback_seconds moves here.
-ALTER TABLE {{db}}.ml_monitor_config {{on_cluster}}
-    ADD COLUMN IF NOT EXISTS baseline_start Nullable(DateTime64(6, 'UTC')),
-    ADD COLUMN IF NOT EXISTS baseline_end Nullable(DateTime64(6, 'UTC')),
-    ADD COLUMN IF NOT EXISTS baseline_k Nullable(Float64),
-    ADD COLUMN IF NOT EXISTS label_lookback_seconds Nullable(UInt32);
-
-ALTER TABLE {{db}}.ml_monitor_config {{on_cluster}}
-    MODIFY COLUMN window_seconds Nullable(UInt32) DEFAULT NULL,
-    MODIFY COLUMN lookback_seconds Nullable(UInt32) DEFAULT NULL,
-    MODIFY COLUMN reference Nullable(Enum8('auto' = 0, 'profile' = 1, 'sample' = 2, 'window' = 3)) DEFAULT NULL,
-    MODIFY COLUMN bins Nullable(UInt16) DEFAULT NULL,
-    MODIFY COLUMN small_sample Nullable(UInt32) DEFAULT NULL,
-    MODIFY COLUMN ks_exact_max_reference Nullable(UInt32) DEFAULT NULL,
-    MODIFY COLUMN drift_share Nullable(Float64) DEFAULT NULL,
-    MODIFY COLUMN baseline_k Nullable(Float64) DEFAULT NULL;
-
--- (The name is quoted so migrations do not count the table among this file's: it is dropped below.)
-CREATE TABLE IF NOT EXISTS {{db}}.`ml_performance_config` {{on_cluster}} (
-    model_name String, label_lookback_seconds UInt32, updated_at DateTime64(3, 'UTC')
-) ENGINE = {{replicated}}ReplacingMergeTree(updated_at)
-ORDER BY model_name;
-
-INSERT INTO {{db}}.ml_monitor_config (model_name, window_seconds, lookback_seconds, reference, reference_start,
-                                      reference_end, bins, small_sample, ks_exact_max_reference, drift_share,
-                                      baseline_start, baseline_end, baseline_k, label_lookback_seconds)
-SELECT p.model_name, m.window_seconds, m.lookback_seconds, m.reference, m.reference_start, m.reference_end,
-       m.bins, m.small_sample, m.ks_exact_max_reference, m.drift_share, m.baseline_start, m.baseline_end,
-       m.baseline_k, p.label_lookback_seconds
-FROM (SELECT model_name, argMax(label_lookback_seconds, updated_at) AS label_lookback_seconds
-      FROM {{db}}.`ml_performance_config` GROUP BY model_name HAVING label_lookback_seconds > 0) AS p
-LEFT JOIN (SELECT * FROM {{db}}.ml_monitor_config FINAL) AS m ON m.model_name = p.model_name
-SETTINGS join_use_nulls = 1;
-
-DROP TABLE IF EXISTS {{db}}.`ml_performance_config` {{on_cluster}} SYNC;
 
 CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_config {{on_cluster}} (
     model_name    String DEFAULT '*',
@@ -129,19 +74,8 @@ SELECT * FROM values('method String, applies_to String, test String, default_thr
     ('psi',            'any',         'effect_size', 0.2,  '',      inf),
     ('unseen_share',   'categorical', 'effect_size', 0.05, '',      1.));
 
--- ml_time_bounds: the plausible range of a stored timestamp, [ts_min, ts_max), defined here once
--- and read by every scheduled view. A prediction (or span) timestamped outside it is left out of
--- every window (ml_data_quality counts such predictions in implausible_timestamps); nothing
--- outside it is ever converted to a window, so no stored value can make a refresh throw.
---   ts_min  1970-01-02 00:00:00 UTC: excludes the Unix epoch, which the parse views store for a
---           `ts` that is not a finite number inside DateTime64's range (wire-format.md), and the
---           zero timestamp of a sender that never set one.
---   ts_max  2105-01-01 00:00:00 UTC: windows are DateTime (UInt32 seconds, last second
---           2106-02-07 06:28:15); below this bound a window of up to a year still ends in range.
--- See docs/statistics.md, "Implausible timestamps".
-CREATE OR REPLACE VIEW {{db}}.ml_time_bounds {{on_cluster}} AS
-SELECT toDateTime64('1970-01-02 00:00:00', 6, 'UTC') AS ts_min,
-       toDateTime64('2105-01-01 00:00:00', 6, 'UTC') AS ts_max;
+-- (ml_time_bounds, the plausible range of a stored timestamp, is schema/012_time_bounds.sql: the
+-- insert-time ml_versions_mv reads it too.)
 
 -- ml_monitor_settings: the effective configuration of every model seen (registered, with
 -- predictions or a reference, or configured), and of '*' (what any other model gets): per column
@@ -166,7 +100,7 @@ SELECT
     assumeNotNull(argMaxIf(c.baseline_k, c.priority, c.baseline_k IS NOT NULL)) AS baseline_k
 FROM
 (
-    SELECT DISTINCT model_name FROM {{db}}.ml_predictions
+    SELECT DISTINCT model_name FROM {{db}}.ml_versions   -- models with predictions (schema/013_ml_versions.sql)
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_models
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference
     UNION DISTINCT SELECT DISTINCT model_name FROM {{db}}.ml_reference_profile
@@ -188,3 +122,24 @@ CROSS JOIN
 ) AS c
 WHERE c.cfg_model = m.model_name OR c.cfg_model = '*'
 GROUP BY m.model_name;
+
+-- ml_settings_lookup: ml_monitor_settings as one constant, for views that look a model's settings
+-- up per row with transform() instead of joining them (11_drift_ks_exact, 12_drift,
+-- 14_drift_multivariate, 20_data_quality, 40_slo). Parallel arrays, one element per row of
+-- ml_monitor_settings; `star` is the position of the '*' row (what a model without settings
+-- gets); max_lookback is the longest window + look-back (the bound of every look-back scan).
+-- Read it once per query, as a scalar: assumeNotNull((SELECT settings FROM ml_settings_lookup)) AS ms
+-- (a scalar subquery of a tuple is typed Nullable; this one always has its one row), then
+-- transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]).
+CREATE OR REPLACE VIEW {{db}}.ml_settings_lookup {{on_cluster}} AS
+SELECT (arrayMap(r -> r.model, rows), indexOf(arrayMap(r -> r.model, rows), '*'),
+        arrayMap(r -> r.window_seconds, rows), arrayMap(r -> r.lookback_seconds, rows),
+        arrayMap(r -> r.small_sample, rows), arrayMap(r -> r.ks_exact_max_reference, rows),
+        arrayMax(arrayMap(r -> r.window_seconds + r.lookback_seconds, rows)))
+       ::Tuple(model Array(String), star UInt64, window_seconds Array(UInt64), lookback_seconds Array(UInt64),
+               small_sample Array(UInt64), ks_exact_max_reference Array(UInt64), max_lookback UInt64) AS settings
+FROM (SELECT groupArray((model_name, toUInt64(window_seconds), toUInt64(lookback_seconds), toUInt64(small_sample),
+                         toUInt64(ks_exact_max_reference)))
+                 ::Array(Tuple(model String, window_seconds UInt64, lookback_seconds UInt64, small_sample UInt64,
+                               ks_exact_max_reference UInt64)) AS rows
+      FROM {{db}}.ml_monitor_settings);

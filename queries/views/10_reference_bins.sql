@@ -58,29 +58,31 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_reference_bins {{on_cluster}} (
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, feature, role);
 
-ALTER TABLE {{db}}.ml_reference_bins {{on_cluster}} ADD COLUMN IF NOT EXISTS signature String;
-
 -- ml_reference_bins_compute: what a refresh computes now (SELECT * FROM it to preview the next refresh). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_reference_bins_compute {{on_cluster}} AS
 WITH
     (SELECT groupArray((model_name, reference, reference_start, reference_end, bins))
+            ::Array(Tuple(model String, reference String, reference_start Nullable(DateTime64(6, 'UTC')),
+                          reference_end Nullable(DateTime64(6, 'UTC')), bins UInt16))
      FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    arrayMap(t -> t.2, settings) AS s_reference,
-    arrayMap(t -> toUInt64(t.5), settings) AS s_bins,
-    arrayFilter(t -> t.2 = 'window' AND t.3 IS NOT NULL, settings) AS window_cfg,
-    arrayMap(t -> t.1, window_cfg) AS window_models,
-    arrayMap(t -> toUnixTimestamp64Micro(assumeNotNull(t.3)), window_cfg) AS window_from,
-    arrayMap(t -> toUnixTimestamp64Micro(ifNull(t.4, now64(6))), window_cfg) AS window_to,
-    (SELECT groupArray((model_name, model_version)) FROM {{db}}.ml_models FINAL
-     WHERE task = 'regression') AS regression,
-    arrayMap(t -> t.1, regression) AS regression_models,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    arrayMap(t -> t.model, settings) AS s_model,
+    arrayMap(t -> t.reference, settings) AS s_reference,
+    arrayMap(t -> toUInt64(t.bins), settings) AS s_bins,
+    arrayFilter(t -> t.reference = 'window' AND t.reference_start IS NOT NULL, settings) AS window_cfg,
+    arrayMap(t -> t.model, window_cfg) AS window_models,
+    arrayMap(t -> toUnixTimestamp64Micro(assumeNotNull(t.reference_start)), window_cfg) AS window_from,
+    arrayMap(t -> toUnixTimestamp64Micro(ifNull(t.reference_end, now64(6))), window_cfg) AS window_to,
+    (SELECT groupArray((model_name, model_version))::Array(Tuple(model String, version String))
+     FROM {{db}}.ml_models FINAL WHERE task = 'regression') AS regression,
+    arrayMap(t -> t.model, regression) AS regression_models,
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- per version and kind of upload (sample, profile): the newest upload's id, rows, last insert
     (SELECT groupArray((model_name, model_version, kind, rid, rows, last))
+            ::Array(Tuple(model String, version String, kind String, reference_id String, rows UInt64,
+                          last DateTime64(3, 'UTC')))
      FROM (SELECT model_name, model_version, kind, argMax(reference_id, uploaded) AS rid,
                   argMax(n_rows, uploaded) AS rows, max(uploaded) AS last
            FROM (SELECT model_name, model_version, 'sample' AS kind, reference_id, count() AS n_rows,
@@ -91,28 +93,32 @@ WITH
                  FROM {{db}}.ml_reference_profile GROUP BY model_name, model_version, reference_id)
            GROUP BY model_name, model_version, kind)) AS uploads,
     -- what each uploaded version's bins are computed from (window references: never reused)
-    (SELECT groupArray((model_name, model_version, signature))
-     FROM (SELECT t.1 AS model_name, t.2 AS model_version,
-                  concat(transform(t.1, s_model, s_reference, 'auto'), '|',
-                         toString(transform(t.1, s_model, s_bins, toUInt64(20))), '|',
-                         toString(has(regression, (t.1, t.2))), '|',
-                         arrayStringConcat(arraySort(groupArray(concat(t.3, ':', t.4, ':', toString(t.5), ':',
-                                                                       toString(t.6)))), '|')) AS signature
+    (SELECT groupArray((model_name, model_version, signature))::Array(Tuple(model String, version String,
+                                                                              signature String))
+     FROM (SELECT t.model AS model_name, t.version AS model_version,
+                  concat(transform(t.model, s_model, s_reference, 'auto'), '|',
+                         toString(transform(t.model, s_model, s_bins, toUInt64(20))), '|',
+                         toString(has(regression, (t.model, t.version))), '|',
+                         arrayStringConcat(arraySort(groupArray(concat(t.kind, ':', t.reference_id, ':',
+                                                                       toString(t.rows), ':', toString(t.last)))),
+                                           '|')) AS signature
            FROM (SELECT arrayJoin(uploads) AS t)
-           WHERE transform(t.1, s_model, s_reference, 'auto') != 'window'
-           GROUP BY t.1, t.2)) AS signatures,
+           WHERE transform(t.model, s_model, s_reference, 'auto') != 'window'
+           GROUP BY t.model, t.version)) AS signatures,
     -- versions whose stored bins are current, and those to bin now
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins
      WHERE (model_name, model_version, signature) IN (SELECT arrayJoin(signatures))) AS current_versions,
-    arrayFilter(t -> NOT has(current_versions, (t.1, t.2)), signatures) AS stale,
-    arrayMap(t -> (t.1, t.2), stale) AS stale_versions,
+    arrayFilter(t -> NOT has(current_versions, (t.model, t.version)), signatures) AS stale,
+    arrayMap(t -> (t.model, t.version), stale) AS stale_versions,
     -- newest sample upload of each version to bin
-    arrayMap(t -> (t.1, t.2, t.4), arrayFilter(t -> t.3 = 'sample' AND has(stale_versions, (t.1, t.2)), uploads))
+    arrayMap(t -> (t.model, t.version, t.reference_id),
+             arrayFilter(t -> t.kind = 'sample' AND has(stale_versions, (t.model, t.version)), uploads))
         AS newest_sample,
     -- versions of each window-reference model (its production window is every version's reference)
     (SELECT groupArray((model_name, versions))
      FROM (SELECT model_name, groupUniqArray(model_version) AS versions FROM {{db}}.ml_predictions
-           WHERE model_name IN (SELECT arrayJoin(window_models)) GROUP BY model_name)) AS window_versions,
+           WHERE model_name IN (SELECT arrayJoin(window_models)) GROUP BY model_name))
+        ::Array(Tuple(model String, versions Array(String))) AS window_versions,
     -- the rows to bin: the newest sample of each stale version, and each window model's
     -- production window once, as version '*' (expanded to the model's versions at the end);
     -- is_regression: prediction and label are numbers (else class labels)
@@ -199,19 +205,21 @@ WITH
                    arrayZip(arrayFilter((x, m) -> m, sorted, at_lower),
                             arrayMap(f -> toUInt64(f - 1), arrayFilter((f, m) -> m, first_pos, at_lower)),
                             arrayFilter((s, m) -> m, sum_before, at_lower)),
-                   arrayFilter(t -> isFinite(t.1),
+                   arrayFilter(t -> isFinite(t.edge),
                                arrayZip(arrayMap(x -> multiIf(x = 0, reinterpretAsFloat64(toUInt64(1)),
                                                               x > 0, reinterpretAsFloat64(reinterpretAsUInt64(x) + 1),
                                                               reinterpretAsFloat64(reinterpretAsUInt64(x) - 1)),
                                                  arrayFilter((x, p) -> p, sorted, is_point)),
                                         arrayMap(l -> toUInt64(l), arrayFilter((l, p) -> p, last_pos, is_point)),
-                                        arrayFilter((s, p) -> p, sum_through, is_point)))))) AS edge_rows
+                                        arrayFilter((s, p) -> p, sum_through, is_point))
+                                   ::Array(Tuple(edge Float64, below UInt64, below_sum Float64))))))
+                   ::Array(Tuple(edge Float64, below UInt64, below_sum Float64)) AS edge_rows
         FROM (SELECT *, arrayMap((q, p) -> q OR p, is_quantile, is_point) AS at_lower FROM numeric_points)
     ),
     numeric_bins AS (
-        SELECT model_name, model_version, source, name, n, arrayMap(t -> t.1, edge_rows) AS edges,
-               arrayConcat([0], arrayMap(t -> t.2, edge_rows), [n]) AS below,
-               arrayConcat([0.], arrayMap(t -> t.3, edge_rows), [total]) AS below_sum,
+        SELECT model_name, model_version, source, name, n, arrayMap(t -> t.edge, edge_rows) AS edges,
+               arrayConcat([0], arrayMap(t -> t.below, edge_rows), [n]) AS below,
+               arrayConcat([0.], arrayMap(t -> t.below_sum, edge_rows), [total]) AS below_sum,
                arrayMap((a, b) -> toFloat64(b - a), arrayPopBack(below), arrayPopFront(below)) AS counts,
                arrayMap((a, b) -> b - a, arrayPopBack(below_sum), arrayPopFront(below_sum)) AS sums,
                min, max, mean, std
@@ -220,7 +228,7 @@ WITH
     categorical_bins AS (
         SELECT any(model_name) AS model_name, any(model_version) AS model_version, any(source) AS source,
                any(name) AS name,
-               sum(k) AS n, arraySort(groupArray((category, k))) AS pairs
+               sum(k) AS n, arraySort(groupArray((category, k)::Tuple(category String, n UInt64))) AS pairs
         FROM (SELECT key, any(model_name) AS model_name, any(model_version) AS model_version,
                      any(source) AS source, any(name) AS name, cat AS category, count() AS k
               FROM (SELECT *, cityHash64(model_name, model_version, name) AS key FROM categorical_cells)
@@ -252,16 +260,17 @@ WITH
                ifNull(p.std, 0) AS std, p.count AS rows
         FROM {{db}}.ml_reference_profile AS p FINAL
         WHERE (p.model_name, p.model_version, p.reference_id) IN (
-            SELECT arrayJoin(arrayMap(t -> (t.1, t.2, t.4),
-                                      arrayFilter(t -> t.3 = 'profile' AND has(stale_versions, (t.1, t.2)), uploads))))
+            SELECT arrayJoin(arrayMap(t -> (t.model, t.version, t.reference_id),
+                                      arrayFilter(t -> t.kind = 'profile' AND has(stale_versions, (t.model, t.version)),
+                                                  uploads))))
     ),
     -- a cell name '\0role' is the prediction, score or label row: feature = role = its name
     candidates AS (
         SELECT model_name, model_version, if(startsWith(name, '\0'), substring(name, 2), name) AS feature,
                if(startsWith(name, '\0'), feature, 'feature') AS role, feature_type, source, n, edges,
                counts, sums, categories, min, max, mean, std,
-               if(source = 'sample', arrayFirst(t -> t.1 = model_name AND t.2 = model_version AND t.3 = 'sample',
-                                                uploads).5, 0) AS rows
+               if(source = 'sample', arrayFirst(t -> t.model = model_name AND t.version = model_version
+                                                     AND t.kind = 'sample', uploads).rows, 0) AS rows
         FROM
         (
             SELECT model_name, model_version, name, 'numeric' AS feature_type, source, n, edges, counts,
@@ -269,7 +278,7 @@ WITH
             FROM numeric_bins
             UNION ALL
             SELECT model_name, model_version, name, 'categorical', source, n, [],
-                   arrayMap(x -> toFloat64(x.2), pairs), [], arrayMap(x -> x.1, pairs), 0, 0, 0, 0
+                   arrayMap(x -> toFloat64(x.n), pairs), [], arrayMap(x -> x.category, pairs), 0, 0, 0, 0
             FROM categorical_bins
         )
         UNION ALL
@@ -289,7 +298,7 @@ FROM
            argMax(c.sums, rank) AS sums, argMax(c.categories, rank) AS categories,
            argMax(c.min, rank) AS min, argMax(c.max, rank) AS max, argMax(c.mean, rank) AS mean,
            argMax(c.std, rank) AS std,
-           arrayFirst(t -> t.1 = c.model_name AND t.2 = c.model_version, signatures).3 AS signature
+           arrayFirst(t -> t.model = c.model_name AND t.version = c.model_version, signatures).signature AS signature
     FROM
     (
         SELECT c.*, transform(c.model_name, s_model, s_reference, 'auto') AS reference,
@@ -309,7 +318,8 @@ FROM
     GROUP BY c.model_name, c.model_version, c.feature, c.role
 )
 -- a window reference (version '*') is every version's
-ARRAY JOIN if(model_version = '*', arrayFirst(t -> t.1 = model_name, window_versions).2, [model_version]) AS version
+ARRAY JOIN if(model_version = '*', arrayFirst(t -> t.model = model_name, window_versions).versions, [model_version])
+           AS version
 UNION ALL
 SELECT model_name, model_version, feature, role, feature_type, source, n, edges, counts, sums, categories,
        min, max, mean, std, computed_at, signature

@@ -33,30 +33,24 @@ ORDER BY (model_name, model_version, window_start, feature, role);
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_drift_ks_exact_compute {{on_cluster}} AS
 WITH
-    -- the settings, resolved once into constants
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds, ks_exact_max_reference))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- (key, model, version, feature, role) whose reference is a small enough sample, keyed as in
     -- ml_drift: hash(model, version) xor hash(feature | '\0' role); a numeric 'prediction' role
     -- exists for regression models only. When none is eligible, the reads below are pruned by
     -- the primary keys and the view costs its planning only.
-    arrayMap(t -> toUInt64(t.4), settings) AS s_max_reference,
     (SELECT groupArray((bitXor(cityHash64(model_name, model_version),
                                cityHash64(if(role = 'feature', toString(feature), concat('\0', role)))),
                         model_name, model_version, feature, role))
             ::Array(Tuple(key UInt64, model String, version String, feature String, role String))
      FROM {{db}}.ml_reference_bins
      WHERE feature_type = 'numeric' AND source = 'sample'
-       AND n <= transform(model_name, s_model, s_max_reference, s_max_reference[s_star]))
+       AND n <= transform(model_name, ms.model, ms.ks_exact_max_reference,
+                          ms.ks_exact_max_reference[ms.star]))
         AS eligible,
     arrayMap(t -> t.key, eligible) AS e_key,
     arrayDistinct(arrayMap(t -> (t.model, t.version), eligible)) AS e_versions,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT groupArray((model_name, model_version, rid))
      FROM (SELECT model_name, model_version, argMax(reference_id, inserted_at) AS rid
@@ -69,9 +63,10 @@ WITH
         FROM {{db}}.ml_reference FINAL ARRAY JOIN numeric.keys AS feature, numeric.values AS x
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
         UNION ALL
-        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(t.1)), t.2
+        SELECT bitXor(cityHash64(model_name, model_version), cityHash64(t.role)), t.x
         FROM {{db}}.ml_reference FINAL
-        ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
+        ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)]
+                   ::Array(Tuple(role String, x Nullable(Float64))) AS t
         WHERE (model_name, model_version, reference_id) IN (SELECT arrayJoin(newest_sample))
     ),
     -- the sorted distinct reference values r of each key: count at r, count <= r, and the total:
@@ -89,22 +84,23 @@ WITH
     -- a DateTime64 never overflows)
     current AS (
         SELECT cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, prediction_value, score
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT arrayJoin(e_versions))
           AND timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     cur_values AS (
         SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x
         FROM current ARRAY JOIN numeric.keys AS feature, numeric.values AS x
         UNION ALL
-        SELECT bitXor(mv, cityHash64(t.1)), window_start, t.2
-        FROM current ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)] AS t
+        SELECT bitXor(mv, cityHash64(t.role)), window_start, t.x
+        FROM current ARRAY JOIN [('\0prediction', prediction_value), ('\0score', score)]
+                                ::Array(Tuple(role String, x Nullable(Float64))) AS t
     ),
     -- each current value in its cell (i, x = r_i ?) of the sorted reference values
     cells AS (

@@ -8,11 +8,12 @@
 -- by a 64-bit hash of (model, version, feature or role) so neither the join nor the GROUP BY
 -- hashes strings per value; counts and sums are aggregated per (key, window, bin). No value is
 -- sorted and no edges array travels with a row. Settings are resolved once per refresh into
--- constants (one scalar subquery over ml_monitor_settings) and looked up with transform().
+-- constants (one scalar subquery over ml_settings_lookup, 00_config.sql) and looked up with transform().
 -- Numeric (bins: reference quantiles and point masses, 10_reference_bins.sql; finite values only;
 -- p = reference share, q = current share):
 --   psi             Σ (q−p)·ln(q/p) over bins, p and q floored at 1e-4 (no renormalisation)
 --   jensen_shannon  sqrt(JS divergence), natural log (scipy.spatial.distance.jensenshannon)
+--                   (both written once, as functions of (p, q): 01_functions.sql)
 --   ks              binned KS: max over edges |P−Q| of the cumulative shares; replaced by the
 --                   exact D from ml_drift_ks_exact when the reference sample is small enough
 --   wasserstein     Σ over bins |∫bin (F_ref − F_cur)| / max(ref std, 0.001). Per bin the integral
@@ -81,35 +82,29 @@ WITH
             ::Tuple(names Array(String), thresholds Array(Float64), p_value Array(String), small_numeric String,
                     small_categorical String, large_numeric String, large_categorical String)
      FROM {{db}}.ml_drift_methods) AS methods,
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds, small_sample)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds, small_sample))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMap(t -> toUInt64(t.4), settings) AS s_small,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash
     (SELECT (groupArray(cityHash64(model_name, model_version, window_start, feature, role)), groupArray(d))
+            ::Tuple(key Array(UInt64), d Array(Float64))
      FROM {{db}}.ml_drift_ks_exact FINAL) AS ks_exact,
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'label') AS label_versions,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- predictions of the look-back windows, with their window start and (model, version) hash;
     -- an implausible timestamp is in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start,
                numeric, categorical, prediction, prediction_value, score, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     labels AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,
@@ -166,7 +161,7 @@ WITH
                'numeric' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
                length(b.counts) AS k,
                transform(cityHash64(b.model_name, b.model_version, w.window_start, b.feature, b.role),
-                         ks_exact.1, ks_exact.2, nan) AS exact_d,
+                         ks_exact.key, ks_exact.d, nan) AS exact_d,
                arrayResize(w.cc0, k, 0.) AS cc,
                arrayResize(w.cs0, k, 0.) AS cs,
                arrayMap(x -> x / b.n, b.counts) AS p,
@@ -192,11 +187,8 @@ WITH
                         p, p_before, q_before, lower, upper, ref_mean) AS ref_part,
                arrayMap((qb, u, s) -> qb * u - s / w.n_cur, q, upper, cs) AS cur_part,
                [
-                 ('psi', arraySum(arrayMap((a, c) -> (greatest(c, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(c, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
-                 ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, c) ->
-                      if(a > 0, 0.5 * a * log(2 * a / (a + c)), 0.) + if(c > 0, 0.5 * c * log(2 * c / (a + c)), 0.),
-                      p, q)))), 0, 0),
+                 ('psi', {{db}}_v1_psi(p, q), 0, 0),                        -- 01_functions.sql
+                 ('jensen_shannon', {{db}}_v1_jensen_shannon(p, q), 0, 0),
                  if(isNaN(exact_d),
                     ('ks', arrayMax(arrayMap((a, c) -> abs(a - c), arrayPopBack(arrayCumSum(p)),
                                              arrayPopBack(arrayCumSum(q)))), 0, 0),
@@ -219,7 +211,8 @@ WITH
         SELECT bitXor(mv, cityHash64('\0label')), window_start, label FROM labels WHERE label IS NOT NULL
     ),
     categorical_windows AS (
-        SELECT key, window_start, sum(c) AS n_cur, groupArray((category, c)) AS cells
+        SELECT key, window_start, sum(c) AS n_cur,
+               groupArray((category, c)::Tuple(category String, n UInt64)) AS cells
         FROM (SELECT key, window_start, assumeNotNull(cat) AS category, count() AS c
               FROM categorical_values GROUP BY key, window_start, category)
         GROUP BY key, window_start
@@ -228,10 +221,10 @@ WITH
         SELECT b.model_name AS model_name, b.model_version AS model_version,
                w.window_start AS window_start, b.feature AS feature, b.role AS role,
                'categorical' AS feature_type, w.n_cur AS n_cur, b.n AS n_ref, b.source AS source,
-               arrayDistinct(arrayConcat(b.categories, arrayMap(t -> t.1, w.cells))) AS cats,
+               arrayDistinct(arrayConcat(b.categories, arrayMap(t -> t.category, w.cells))) AS cats,
                arrayMap(u -> if(indexOf(b.categories, u) > 0, b.counts[indexOf(b.categories, u)], 0.),
                         cats) AS r,
-               arrayMap(u -> toFloat64(arraySum(arrayMap(t -> if(t.1 = u, t.2, 0), w.cells))), cats) AS c,
+               arrayMap(u -> toFloat64(arraySum(arrayMap(t -> if(t.category = u, t.n, 0), w.cells))), cats) AS c,
                arrayMap(x -> x / b.n, r) AS p,
                arrayMap(x -> x / w.n_cur, c) AS q,
                toFloat64(b.n + w.n_cur) AS total,
@@ -240,11 +233,8 @@ WITH
                       pow(a - b.n * (a + z) / total, 2) / (b.n * (a + z) / total)
                     + pow(z - w.n_cur * (a + z) / total, 2) / (w.n_cur * (a + z) / total), r, c)),
                   toUInt32(length(cats) - 1), 0),
-                 ('psi', arraySum(arrayMap((a, z) -> (greatest(z, 1e-4) - greatest(a, 1e-4))
-                                  * log(greatest(z, 1e-4) / greatest(a, 1e-4)), p, q)), 0, 0),
-                 ('jensen_shannon', sqrt(greatest(0., arraySum(arrayMap((a, z) ->
-                      if(a > 0, 0.5 * a * log(2 * a / (a + z)), 0.) + if(z > 0, 0.5 * z * log(2 * z / (a + z)), 0.),
-                      p, q)))), 0, 0),
+                 ('psi', {{db}}_v1_psi(p, q), 0, 0),                        -- 01_functions.sql
+                 ('jensen_shannon', {{db}}_v1_jensen_shannon(p, q), 0, 0),
                  ('unseen_share', arraySum(arrayMap((a, z) -> if(a = 0, z, 0.), p, q)), 0, 0)
                ]::Array(Tuple(method String, statistic Float64, df UInt32, exact UInt8)) AS stats
         FROM categorical_windows AS w
@@ -283,13 +273,14 @@ FROM
 (
     -- per feature row, once: the window width and the verdict's method (the most specific
     -- ml_drift_config row, an empty tuple when none, else by sample size)
-    SELECT *, transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+    SELECT *, transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
            arrayFirst(t -> (t.model IN ('*', model_name)) AND (t.feature IN ('*', feature))
                            AND (t.feature_type IN ('*', feature_type, role)),
                       arrayReverseSort(t -> (t.model != '*') * 4 + (t.feature != '*') * 2
                                             + (t.feature_type != '*'), config)) AS cfg,
            if(cfg.method != '', cfg.method,
-              if(least(n_cur, n_ref) <= transform(model_name, s_model, s_small, s_small[s_star]),
+              if(least(n_cur, n_ref) <= transform(model_name, ms.model, ms.small_sample,
+                                                  ms.small_sample[ms.star]),
                  if(feature_type = 'numeric', methods.small_numeric, methods.small_categorical),
                  if(feature_type = 'numeric', methods.large_numeric, methods.large_categorical))) AS primary_method
     FROM all_stats

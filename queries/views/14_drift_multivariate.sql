@@ -54,48 +54,46 @@ ORDER BY (model_name, model_version, window_start);
 -- --to` replays past times). The refreshable view below only selects from it.
 CREATE OR REPLACE VIEW {{db}}.ml_drift_multivariate_compute {{on_cluster}} AS
 WITH
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- the band's k per model ('*' = every model without its own row; built-in 3)
-    (SELECT groupArray((model_name, threshold)) FROM {{db}}.ml_drift_config FINAL
+    (SELECT (groupArray(model_name), groupArray(threshold))::Tuple(model Array(String), k Array(Float64))
+     FROM {{db}}.ml_drift_config FINAL
      WHERE feature_type = 'multivariate' AND feature = '*' AND method = 'pca_reconstruction') AS k_config,
-    arrayMap(t -> t.1, k_config) AS k_model,
-    arrayMap(t -> t.2, k_config) AS k_value,
+    k_config.model AS k_model,
+    k_config.k AS k_value,
     if(has(k_model, '*'), k_value[indexOf(k_model, '*')], 3.) AS k_default,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     -- the newest fit of each version (by upload time, then arrival)
     newest AS (
         SELECT model_name, model_version,
-               argMax((reference_id, features, mean, std, components, chunk_size, error_mean, error_std),
+               argMax((reference_id, features, mean, std, components, chunk_size, error_mean, error_std)
+                          ::Tuple(reference_id String, features Array(String), mean Array(Float64),
+                                  std Array(Float64), components Array(Array(Float64)), chunk_size UInt64,
+                                  error_mean Float64, error_std Float64),
                       (timestamp, inserted_at)) AS fit
         FROM {{db}}.ml_reference_pca FINAL
         GROUP BY model_name, model_version
     ),
     fits AS (
-        SELECT model_name, model_version, fit.1 AS reference_id, fit.2 AS features, fit.3 AS mean,
-               fit.4 AS std, fit.5 AS components, fit.6 AS chunk_size, fit.7 AS error_mean,
-               fit.8 AS error_std
+        SELECT model_name, model_version, fit.reference_id AS reference_id, fit.features AS features,
+               fit.mean AS mean, fit.std AS std, fit.components AS components, fit.chunk_size AS chunk_size,
+               fit.error_mean AS error_mean, fit.error_std AS error_std
         FROM newest
     ),
     -- predictions of the look-back windows of versions with a fit; an implausible timestamp is
     -- in no window (toInt64 of a DateTime64 never overflows)
     current AS (
         SELECT model_name, model_version, numeric,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS ws,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS ws,
                toDateTime(intDiv(toInt64(timestamp), ws) * ws, 'UTC') AS window_start
         FROM {{db}}.ml_predictions
         WHERE (model_name, model_version) IN (SELECT model_name, model_version FROM fits)
           AND timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), ws) * ws
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     -- per row: the values in the fit's feature order, standardised, projected, reconstructed
     row_errors AS (

@@ -14,7 +14,7 @@
 --                     value in the window) | type_mismatch
 --   duplicate_ids     ('*' row) predictions − distinct prediction ids
 --   implausible_timestamps ('*' row) predictions stored in this window (by inserted_at, the time
---                     they arrived) whose own timestamp is outside ml_time_bounds (00_config.sql:
+--                     they arrived) whose own timestamp is outside ml_time_bounds (schema/012_time_bounds.sql:
 --                     [1970-01-02, 2105-01-01) UTC). They are in no window and in no other
 --                     column: their own time cannot place them. A window with only such rows
 --                     has a '*' row with n_rows = 0.
@@ -48,62 +48,51 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_data_quality {{on_cluster}} (
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model_name, model_version, window_start, feature);
 
-ALTER TABLE {{db}}.ml_data_quality {{on_cluster}}
-    ADD COLUMN IF NOT EXISTS implausible_timestamps UInt64 AFTER duplicate_ids;
-
 -- ml_data_quality_compute: what a refresh computes as of `as_of` (SELECT * FROM ml_data_quality_compute(as_of = now())
 -- previews the next refresh; `heron refresh --from --to` replays past times). The
 -- refreshable view below only selects from it: ClickHouse analyses a refreshable view's query
 -- once more per refresh, which for these queries costs as much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_data_quality_compute {{on_cluster}} AS
 WITH
-    -- the settings, resolved once: (model, window_seconds, lookback_seconds)
-    (SELECT groupArray((model_name, window_seconds, lookback_seconds))
-     FROM {{db}}.ml_monitor_settings) AS settings,
-    arrayMap(t -> t.1, settings) AS s_model,
-    indexOf(s_model, '*') AS s_star,   -- the '*' row: what a model without settings gets
-    arrayMap(t -> toUInt64(t.2), settings) AS s_window,
-    arrayMap(t -> toUInt64(t.3), settings) AS s_lookback,
-    arrayMax(arrayMap((w, l) -> w + l, s_window, s_lookback)) AS max_lookback,
+    -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
     -- numeric reference ranges, resolved once, keyed by hash(model, version) xor hash(feature)
     (SELECT groupArray((bitXor(cityHash64(model_name, model_version), cityHash64(toString(feature))),
-                        min, max))
+                        min, max)::Tuple(key UInt64, min Float64, max Float64))
      FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'feature' AND feature_type = 'numeric') AS ranges,
-    arrayMap(t -> t.1, ranges) AS r_key,
-    arrayMap(t -> t.2, ranges) AS r_min,
-    arrayMap(t -> t.3, ranges) AS r_max,
-    -- plausible timestamps (00_config.sql); toInt64 of a DateTime64 never overflows, so nothing
+    arrayMap(t -> t.key, ranges) AS r_key,
+    arrayMap(t -> t.min, ranges) AS r_min,
+    arrayMap(t -> t.max, ranges) AS r_max,
+    -- plausible timestamps (schema/012_time_bounds.sql); toInt64 of a DateTime64 never overflows, so nothing
     -- here throws whichever condition the engine evaluates first
     (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     current AS (
         SELECT model_name, model_version, cityHash64(model_name, model_version) AS mv,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS window_seconds,
                toDateTime(intDiv(toInt64(timestamp), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                numeric, categorical, prediction_id
         FROM {{db}}.ml_predictions
         WHERE timestamp >= ts_min AND timestamp < ts_max
-          AND timestamp >= {as_of:DateTime} - toIntervalSecond(max_lookback)
-          AND toInt64(timestamp) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
-                  * window_seconds
+          AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
+          AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, window_seconds,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
     ),
     -- predictions whose timestamp is implausible, counted in the window they arrived in
     implausible AS (
         SELECT model_name, model_version,
-               transform(model_name, s_model, s_window, s_window[s_star]) AS window_seconds,
+               transform(model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star]) AS window_seconds,
                toDateTime(intDiv(toInt64(inserted_at), window_seconds) * window_seconds, 'UTC')
                    AS window_start,
                count() AS n
         FROM {{db}}.ml_predictions
         WHERE NOT (timestamp >= ts_min AND timestamp < ts_max)
           AND inserted_at >= ts_min AND inserted_at < ts_max
-          AND inserted_at >= {as_of:DateTime} - toIntervalSecond(max_lookback)
-          AND toInt64(inserted_at) >= intDiv(toUnixTimestamp({as_of:DateTime})
-                  - transform(model_name, s_model, s_lookback, s_lookback[s_star]), window_seconds)
-                  * window_seconds
+          AND inserted_at >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
+          AND {{db}}_v1_in_lookback(inserted_at, {as_of:DateTime}, window_seconds,
+                                         transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
         GROUP BY model_name, model_version, window_start, window_seconds
     ),
     windows AS (
@@ -136,12 +125,14 @@ WITH
                0 AS finite, 0 AS outside,
                sumIf(g.k, NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))
                    AS new_values,
-               arrayMap(t -> t.2, arraySlice(arrayReverseSort(groupArrayIf((g.k, g.category),
+               arrayMap(t -> t.category, arraySlice(arrayReverseSort(groupArrayIf(
+                   (g.k, g.category)::Tuple(k UInt64, category String),
                    NOT g.is_null AND r.feature_type = 'categorical' AND NOT has(r.categories, g.category))), 1, 20))
                    AS new_categories
-        FROM (SELECT model_name, model_version, window_start, kv.1 AS feature, kv.2 IS NULL AS is_null,
-                     ifNull(kv.2, '') AS category, count() AS k
-              FROM current ARRAY JOIN CAST(categorical, 'Array(Tuple(String, Nullable(String)))') AS kv
+        FROM (SELECT model_name, model_version, window_start, kv.feature AS feature, kv.value IS NULL AS is_null,
+                     ifNull(kv.value, '') AS category, count() AS k
+              FROM current
+              ARRAY JOIN CAST(categorical, 'Array(Tuple(feature String, value Nullable(String)))') AS kv
               GROUP BY model_name, model_version, window_start, feature, is_null, category) AS g
         LEFT JOIN reference AS r
             ON r.model_name = g.model_name AND r.model_version = g.model_version AND r.feature = g.feature

@@ -55,7 +55,7 @@ CREATE OR REPLACE VIEW {{db}}.ml_performance_rows {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     {as_of:DateTime} AS refresh_time,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
     models AS (
@@ -99,7 +99,7 @@ SELECT * FROM
     LEFT JOIN labels AS g ON g.model_name = p.model_name AND g.prediction_id = p.prediction_id
     WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
       AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-      AND ws >= intDiv(toUnixTimestamp(refresh_time) - s.lookback_seconds, w) * w
+      AND {{db}}_v1_in_lookback(ws, refresh_time, w, s.lookback_seconds)
       AND {source:String} = 'window'
     UNION ALL
     SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), m.task,
@@ -117,7 +117,7 @@ WITH
     now64(3) AS computed,
     2.220446049250313e-16 AS eps,              -- np.finfo(np.float64).eps (log loss clip, MAPE floor)
     agg AS (
-        SELECT source, model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
+        SELECT source, model_name, model_version, w, ws, seg.key AS segment_key, seg.value AS segment_value,
                any(task) AS task,
                count() AS n,
                countIf(labelled) AS n_labelled,
@@ -132,7 +132,7 @@ WITH
                countIf(labelled AND prediction IS NOT NULL AND label = pos AND prediction != pos) AS fn,
                countIf(labelled AND prediction IS NOT NULL AND label != pos AND prediction != pos) AS tn,
                -- binary, from scores (the positive-class probability)
-               groupArrayIf((assumeNotNull(score), toUInt8(assumeNotNull(label) = pos)),
+               groupArrayIf((assumeNotNull(score), toUInt8(assumeNotNull(label) = pos))::Tuple(score Float64, positive UInt8),
                             labelled AND isFinite(score)) AS scored,
                countIf(labelled AND isFinite(score)) AS ns,
                sumIf(if(label = pos, -log(least(greatest(score, eps), 1 - eps)),
@@ -154,7 +154,7 @@ WITH
                varPopStableIf(label_value,
                               labelled AND isFinite(label_value) AND isFinite(prediction_value)) AS label_var
         FROM {{db}}.ml_performance_rows(as_of = {as_of:DateTime}, source = {source:String})
-        ARRAY JOIN arrayConcat([('', '')], segments) AS seg
+        ARRAY JOIN arrayConcat([('', '')], segments)::Array(Tuple(key String, value String)) AS seg
         GROUP BY source, model_name, model_version, w, ws, segment_key, segment_value
     )
 SELECT source,
@@ -165,8 +165,8 @@ SELECT source,
        toDateTime(ws + w, 'UTC') AS window_end,
        segment_key,
        segment_value,
-       mv.1 AS metric,
-       mv.2 AS value,
+       mv.metric AS metric,
+       mv.value AS value,
        task,
        n AS predictions,
        n_labelled AS labelled,
@@ -175,7 +175,7 @@ FROM agg
 ARRAY JOIN arrayConcat(
     CAST([('label_delay_mean_s', if(n_labelled > 0, delay_mean, NULL)),
           ('label_delay_median_s', if(n_labelled > 0, delay_median, NULL))],
-         'Array(Tuple(String, Nullable(Float64)))'),
+         'Array(Tuple(metric String, value Nullable(Float64)))'),
     multiIf(
         task = 'binary_classification',
         CAST([('accuracy', if(nc > 0, (tp + tn) / nc, NULL)),
@@ -190,12 +190,12 @@ ARRAY JOIN arrayConcat(
               ('tn', if(nc > 0, toFloat64(tn), NULL)),
               -- both classes needed; arrayROCAUC / arrayAUCPR equal sklearn's roc_auc_score /
               -- average_precision_score, ties included (tested)
-              ('roc_auc', if(arrayExists(x -> x.2 = 1, scored) AND arrayExists(x -> x.2 = 0, scored),
-                             arrayROCAUC(arrayMap(x -> x.1, scored), arrayMap(x -> x.2, scored)), NULL)),
-              ('pr_auc', if(arrayExists(x -> x.2 = 1, scored),
-                            arrayAUCPR(arrayMap(x -> x.1, scored), arrayMap(x -> x.2, scored)), NULL)),
+              ('roc_auc', if(arrayExists(x -> x.positive = 1, scored) AND arrayExists(x -> x.positive = 0, scored),
+                             arrayROCAUC(arrayMap(x -> x.score, scored), arrayMap(x -> x.positive, scored)), NULL)),
+              ('pr_auc', if(arrayExists(x -> x.positive = 1, scored),
+                            arrayAUCPR(arrayMap(x -> x.score, scored), arrayMap(x -> x.positive, scored)), NULL)),
               ('log_loss', if(ns > 0, logloss_sum / ns, NULL))],
-             'Array(Tuple(String, Nullable(Float64)))'),
+             'Array(Tuple(metric String, value Nullable(Float64)))'),
         task = 'multiclass_classification',
         CAST([('accuracy', if(nc > 0, correct / nc, NULL)),
               -- per class c over the classes seen in labels or predictions (sklearn's labels):
@@ -206,15 +206,15 @@ ARRAY JOIN arrayConcat(
               ('f1_weighted', if(nc > 0, arraySum(arrayMap(
                   k -> true_n[k] * 2 * tp_n[k] / (true_n[k] + pred_n[k]),
                   mapKeys(true_n))) / nc, NULL))],
-             'Array(Tuple(String, Nullable(Float64)))'),
+             'Array(Tuple(metric String, value Nullable(Float64)))'),
         task = 'regression',
         CAST([('mae', if(nr > 0, mae, NULL)),
               ('rmse', if(nr > 0, sqrt(mse), NULL)),
               ('mape', if(nr > 0, mape, NULL)),
               ('r2', if(nr > 0 AND label_var > 0, 1 - mse / label_var, NULL))],
-             'Array(Tuple(String, Nullable(Float64)))'),
+             'Array(Tuple(metric String, value Nullable(Float64)))'),
         -- task unknown (model not registered): only exact-match accuracy
-        CAST([('accuracy', if(nc > 0, correct / nc, NULL))], 'Array(Tuple(String, Nullable(Float64)))')
+        CAST([('accuracy', if(nc > 0, correct / nc, NULL))], 'Array(Tuple(metric String, value Nullable(Float64)))')
     )
 ) AS mv;
 

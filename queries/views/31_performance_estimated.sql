@@ -43,7 +43,7 @@ CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_rows {{on_cluster}} AS
 WITH
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_performance_settings) AS max_span,
     {as_of:DateTime} AS refresh_time,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     settings AS (SELECT model_name, window_seconds, lookback_seconds FROM {{db}}.ml_performance_settings),
     models AS (
@@ -75,7 +75,7 @@ FROM
     INNER JOIN settings AS st ON st.model_name = p.model_name
     WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
       AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
-      AND ws >= intDiv(toUnixTimestamp(refresh_time) - st.lookback_seconds, w) * w
+      AND {{db}}_v1_in_lookback(ws, refresh_time, w, st.lookback_seconds)
       AND {source:String} = 'window'
     UNION ALL
     SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), c.prediction, c.score,
@@ -90,7 +90,7 @@ CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_metrics {{on_cluster}} AS
 WITH
     now64(3) AS computed,
     agg AS (
-        SELECT source, model_name, model_version, w, ws, seg.1 AS segment_key, seg.2 AS segment_value,
+        SELECT source, model_name, model_version, w, ws, seg.key AS segment_key, seg.value AS segment_value,
                count() AS n,
                countIf(ok) AS ns,
                sumIf(s, ok AND yhat) AS etp,
@@ -112,7 +112,7 @@ WITH
                                  tps,
                                  arrayPopBack(arrayPushFront(tps, 0.)))) AS twice_area
         FROM {{db}}.ml_performance_estimated_rows(as_of = {as_of:DateTime}, source = {source:String})
-        ARRAY JOIN arrayConcat([('', '')], segments) AS seg
+        ARRAY JOIN arrayConcat([('', '')], segments)::Array(Tuple(key String, value String)) AS seg
         GROUP BY source, model_name, model_version, w, ws, segment_key, segment_value
     )
 SELECT source,
@@ -123,8 +123,8 @@ SELECT source,
        toDateTime(ws + w, 'UTC') AS window_end,
        segment_key,
        segment_value,
-       mv.1 AS metric,
-       mv.2 AS value,
+       mv.metric AS metric,
+       mv.value AS value,
        n AS predictions,
        ns AS scored,
        computed AS computed_at
@@ -139,7 +139,7 @@ ARRAY JOIN CAST([
     ('fp', if(ns > 0, efp, NULL)),
     ('fn', if(ns > 0, efn, NULL)),
     ('tn', if(ns > 0, etn, NULL))
-], 'Array(Tuple(String, Nullable(Float64)))') AS mv;
+], 'Array(Tuple(metric String, value Nullable(Float64)))') AS mv;
 
 
 -- ml_performance_estimated_compute: what a refresh computes as of `as_of` (SELECT * FROM

@@ -35,12 +35,11 @@ WITH
         UNION ALL
         SELECT '*', 0, p99_ms, error_rate, min_throughput FROM {{db}}.ml_slo_defaults
     ),
-    (SELECT (groupArray(model_name), groupArray(window_seconds), groupArray(lookback_seconds))
-     FROM {{db}}.ml_monitor_settings) AS windows,
-    indexOf(windows.1, '*') AS star
+    assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms   -- windows and look-back (00_config.sql)
 SELECT m.model_name AS model_name,
-       toUInt32(transform(m.model_name, windows.1, windows.2, windows.2[star])) AS window_seconds,
-       toUInt32(transform(m.model_name, windows.1, windows.3, windows.3[star])) AS lookback_seconds,
+       toUInt32(transform(m.model_name, ms.model, ms.window_seconds, ms.window_seconds[ms.star])) AS window_seconds,
+       toUInt32(transform(m.model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+           AS lookback_seconds,
        toFloat64(assumeNotNull(argMaxIf(t.p99_ms, t.priority, t.p99_ms IS NOT NULL))) AS p99_ms,
        toFloat64(assumeNotNull(argMaxIf(t.error_rate, t.priority, t.error_rate IS NOT NULL))) AS error_rate,
        toFloat64(assumeNotNull(argMaxIf(t.min_throughput, t.priority, t.min_throughput IS NOT NULL)))

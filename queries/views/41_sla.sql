@@ -58,7 +58,7 @@ CREATE OR REPLACE VIEW {{db}}.ml_sla_compute {{on_cluster}} AS
 WITH
     {as_of:DateTime} AS refresh_time,
     now64(3) AS computed,
-    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (00_config.sql)
+    (SELECT ts_min FROM {{db}}.ml_time_bounds) AS ts_min,   -- plausible timestamps (schema/012_time_bounds.sql)
     (SELECT ts_max FROM {{db}}.ml_time_bounds) AS ts_max,
     (SELECT max(lookback_seconds + window_seconds) FROM {{db}}.ml_slo_settings) AS max_span,
     settings AS (SELECT * FROM {{db}}.ml_slo_settings),
@@ -91,7 +91,7 @@ WITH
                avg(ms) AS mean_ms,
                max(ms) AS max_ms
         FROM spans
-        WHERE ws >= intDiv(toUnixTimestamp(refresh_time) - lb, w) * w
+        WHERE {{db}}_v1_in_lookback(ws, refresh_time, w, lb)   -- the look-back's windows (01_functions.sql)
         GROUP BY model_name, model_version, w, ws
     ),
     grid AS (

@@ -59,20 +59,22 @@ FROM {{db}}.ml_drift_multivariate FINAL
 WHERE isFinite(reconstruction_error)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'data_quality', rate.1, toString(feature), rate.2, n_rows
+       'data_quality', rate.metric, toString(feature), rate.value, n_rows
 FROM {{db}}.ml_data_quality FINAL
 ARRAY JOIN [('missing_rate', missing_rate), ('nan_rate', nan_rate), ('inf_rate', inf_rate),
             ('out_of_range_rate', out_of_range_rate), ('new_category_rate', new_category_rate),
-            ('type_mismatch_rate', if(n_rows > 0, type_mismatch / n_rows, 0.))] AS rate
-WHERE n_rows > 0 AND isFinite(rate.2)
+            ('type_mismatch_rate', if(n_rows > 0, type_mismatch / n_rows, 0.))]
+           ::Array(Tuple(metric String, value Float64)) AS rate
+WHERE n_rows > 0 AND isFinite(rate.value)
 UNION ALL
 SELECT toString(model_name), toString(model_version), window_start, window_end,
-       'sla', rate.1, '', assumeNotNull(rate.2), calls
+       'sla', rate.metric, '', assumeNotNull(rate.value), calls
 FROM {{db}}.ml_sla FINAL
 ARRAY JOIN [('latency_p50_ms', latency_p50_ms), ('latency_p95_ms', latency_p95_ms),
             ('latency_p99_ms', latency_p99_ms), ('error_rate', error_rate),
-            ('calls_per_second', toNullable(calls_per_second))] AS rate
-WHERE calls > 0 AND rate.2 IS NOT NULL AND isFinite(assumeNotNull(rate.2));
+            ('calls_per_second', toNullable(calls_per_second))]
+           ::Array(Tuple(metric String, value Nullable(Float64))) AS rate
+WHERE calls > 0 AND rate.value IS NOT NULL AND isFinite(assumeNotNull(rate.value));
 
 CREATE TABLE IF NOT EXISTS {{db}}.ml_baselines {{on_cluster}} (
     model_name     LowCardinality(String),
@@ -90,19 +92,18 @@ CREATE TABLE IF NOT EXISTS {{db}}.ml_baselines {{on_cluster}} (
     k              Float64,
     lower          Float64,                   -- mean − k·σ, clipped to min_value
     upper          Float64,                   -- mean + k·σ, clipped to max_value
-    computed_at    DateTime64(6, 'UTC')
+    computed_at    DateTime64(6, 'UTC'),
+    chunk_n        Float64,                   -- reference: mean n of a chunk; period: 0
+    min_value      Float64,                   -- the metric's range
+    max_value      Float64
 ) ENGINE = {{replicated}}ReplacingMergeTree(computed_at)
 ORDER BY (model_name, model_version, kind, metric, subject);
 
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS chunk_n Float64;   -- reference: mean n of a chunk; period: 0
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS min_value Float64;  -- the metric's range
-ALTER TABLE {{db}}.ml_baselines {{on_cluster}} ADD COLUMN IF NOT EXISTS max_value Float64;
-
 CREATE OR REPLACE VIEW {{db}}.ml_baselines_compute {{on_cluster}} AS
-SELECT model_name, model_version, kind, metric, subject, c.1 AS source, c.2 AS period_start, c.3 AS period_end,
-       c.4 AS windows, c.5 AS mean, c.6 AS std, c.7 AS k,
+SELECT model_name, model_version, kind, metric, subject, c.source AS source, c.period_start AS period_start,
+       c.period_end AS period_end, c.windows AS windows, c.mean AS mean, c.std AS std, c.k AS k,
        greatest(mean - k * std, min_value) AS lower, least(mean + k * std, max_value) AS upper,
-       now64(6) AS computed_at, c.8 AS chunk_n,
+       now64(6) AS computed_at, c.chunk_n AS chunk_n,
        if(metric = 'r2', -inf, 0.) AS min_value,
        if((kind IN ('performance', 'estimated') AND metric IN ('accuracy', 'precision', 'recall', 'f1',
             'f1_macro', 'f1_weighted', 'fpr', 'fnr', 'roc_auc', 'pr_auc', 'r2'))
@@ -113,7 +114,11 @@ FROM
 (
     -- the period when the model has one, else the reference's chunks
     SELECT model_name, model_version, kind, metric, subject,
-           argMax(tuple(source, period_start, period_end, toUInt32(n), mean, std, k, chunk_n), source = 'period') AS c
+           argMax((source, period_start, period_end, toUInt32(n), mean, std, k, chunk_n)
+                      ::Tuple(source String, period_start Nullable(DateTime64(6, 'UTC')),
+                              period_end Nullable(DateTime64(6, 'UTC')), windows UInt32, mean Float64, std Float64,
+                              k Float64, chunk_n Float64),
+                  source = 'period') AS c
     FROM
     (
         SELECT w.model_name AS model_name, w.model_version AS model_version, w.kind AS kind, w.metric AS metric,

@@ -12,6 +12,7 @@
 --          sla_latency_p99     ml_sla, per version: value = p99 latency (ms), limit = the SLO, flag = breached
 --          no_predictions      per model / version: value = seconds since its newest prediction,
 --                              limit = three windows (at least an hour); window_start = that prediction's
+--                              (from the ml_versions state, schema/013_ml_versions.sql, not a scan)
 -- n is the sample behind the value; rules skip windows with fewer than their min_samples.
 CREATE OR REPLACE VIEW {{db}}.ml_alert_signals {{on_cluster}} AS
 SELECT 'metric' AS signal, kind, metric, model_name, model_version, subject, window_start, window_end, value,
@@ -34,11 +35,12 @@ SELECT 'multivariate_drift', 'drift', toString(method), toString(model_name), to
        reference_error_mean, reference_error_std, lower_threshold, upper_threshold
 FROM {{db}}.ml_drift_multivariate FINAL
 UNION ALL
-SELECT slo.1, 'sla', slo.2, toString(model_name), toString(model_version), '', window_start, window_end, slo.3,
-       calls, toUInt8(has(breaches, slo.4)), slo.5, toUInt32(0), 0., 0., 0., 0.
+SELECT slo.signal, 'sla', slo.metric, toString(model_name), toString(model_version), '', window_start, window_end,
+       slo.value, calls, toUInt8(has(breaches, slo.breach)), slo.target, toUInt32(0), 0., 0., 0., 0.
 FROM {{db}}.ml_sla FINAL
 ARRAY JOIN [('sla_error_rate', 'error_rate', ifNull(error_rate, 0.), 'error_rate', slo_error_rate),
-            ('sla_latency_p99', 'latency_p99_ms', ifNull(latency_p99_ms, 0.), 'latency_p99', slo_p99_ms)] AS slo
+            ('sla_latency_p99', 'latency_p99_ms', ifNull(latency_p99_ms, 0.), 'latency_p99', slo_p99_ms)]
+           ::Array(Tuple(signal String, metric String, value Float64, breach String, target Float64)) AS slo
 WHERE calls > 0 AND model_version != '*'   -- '*' (all versions) would repeat each version's alert
 UNION ALL
 SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), toString(p.model_version), '',
@@ -47,9 +49,20 @@ SELECT 'no_predictions', 'data', 'seconds_since_last', toString(p.model_name), t
        toFloat64(greatest(3 * s.window_seconds, 3600)), toUInt32(0), 0., 0., 0., 0.
 FROM
 (
+    -- per version, the newest prediction timestamped in [ts_min, now + 1 day) and how many there are:
+    -- from the ml_versions states (schema/013_ml_versions.sql), except for a version that ever had a
+    -- prediction timestamped a day or more after its arrival, whose answer depends on now: that
+    -- one is read from its ml_predictions rows
+    SELECT model_name, model_version, assumeNotNull(max(last_seen)) AS last, sum(timed_rows) AS n
+    FROM {{db}}.ml_versions
+    GROUP BY model_name, model_version
+    HAVING sum(ahead_rows) = 0 AND n > 0
+    UNION ALL
     SELECT model_name, model_version, max(timestamp) AS last, count() AS n
     FROM {{db}}.ml_predictions
-    WHERE timestamp >= (SELECT ts_min FROM {{db}}.ml_time_bounds) AND timestamp < now() + INTERVAL 1 DAY
+    WHERE (model_name, model_version) IN (SELECT model_name, model_version FROM {{db}}.ml_versions
+                                          GROUP BY model_name, model_version HAVING sum(ahead_rows) > 0)
+      AND timestamp >= (SELECT ts_min FROM {{db}}.ml_time_bounds) AND timestamp < now() + INTERVAL 1 DAY
     GROUP BY model_name, model_version
 ) AS p
 LEFT JOIN {{db}}.ml_monitor_settings AS s ON s.model_name = p.model_name;

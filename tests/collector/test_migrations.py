@@ -107,3 +107,27 @@ def test_settings_of_a_store_made_before_columns_inherited_keep_their_values(tmp
         assert migrate(client, Layout(database="heron")) == []
     finally:
         client.close()
+
+
+def test_a_store_whose_result_tables_lack_newer_columns_gets_them_once(tmp_path):
+    """The one-shot upgrades of schema/011 on a store made before its columns existed; on a fresh
+    store (where the view files create the tables later, complete) its ALTERs are skipped."""
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'chdb'}")
+    try:
+        migrate(client, Layout(database="heron", empty_views=True))
+        columns = ("SELECT name FROM system.columns WHERE database = 'heron' AND table = {t:String} "
+                   "AND name = {c:String}")
+        dropped = [("ml_reference_bins", "signature"), ("ml_data_quality", "implausible_timestamps"),
+                   ("ml_baselines", "chunk_n"), ("ml_baselines", "min_value"), ("ml_baselines", "max_value")]
+        for table, column in dropped:
+            assert client.query(columns, parameters={"t": table, "c": column}).result_rows, "a fresh store has it"
+            client.command(f"ALTER TABLE heron.{table} DROP COLUMN {column}")
+        client.command("DELETE FROM heron.heron_migrations WHERE name = 'schema/011_result_columns.sql'")
+        assert migrate(client, Layout(database="heron", empty_views=True)) == ["schema/011_result_columns.sql"]
+        for table, column in dropped:
+            assert client.query(columns, parameters={"t": table, "c": column}).result_rows, (table, column)
+        assert migrate(client, Layout(database="heron", empty_views=True)) == []
+    finally:
+        client.close()

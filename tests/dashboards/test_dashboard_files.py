@@ -6,6 +6,7 @@ variables every query uses, links to dashboards that exist and the plugin versio
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 from ._grafana import DASHBOARDS, PLUGIN_TYPE, dashboards, panels, queries
 
@@ -76,6 +77,18 @@ def test_every_value_reaches_sql_quoted_and_escaped():
             sql = re.sub(r",\s*\$\w+\)", ")", q.sql)  # $__conditionalAll(phrase, $var)
             raw = [m for m in re.findall(r"\$\{?(?!__)\w+(?::\w+)?\}?", sql) if not m.endswith(":sqlstring}")]
             assert raw == [], f"{q.id}: {raw} reach SQL unescaped"
+
+
+def test_no_database_is_hard_coded():
+    """Every table is read from the datasource's default database, so a store in another database
+    (HERON_DATABASE) needs only the datasource changed: no `heron.ml_…`, nor any `db.ml_…` / `db.otel_…`,
+    in any query or link (links are URL-encoded)."""
+    for name in BOARDS:
+        text = urllib.parse.unquote((DASHBOARDS / name).read_text())
+        qualified = re.findall(r"\b\w+\.(?:ml|otel|heron)_\w+|`\w+`\.`?\w+", text)
+        assert qualified == [], f"{name} names a database: {qualified}"
+        for q in queries(name, BOARDS[name]):
+            assert not re.search(r"\bheron\s*\.\s*(?!predict\b)\w", q.sql), f"{q.id}: {q.sql}"
 
 
 def test_links_lead_to_dashboards_that_exist():
