@@ -110,7 +110,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=None)
 
 
 def _with_access(args: argparse.Namespace, action) -> int:
-    from .access import open_access
+    from .admin.access import open_access
 
     access = open_access(_url(args))
     try:

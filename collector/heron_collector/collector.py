@@ -20,13 +20,13 @@ from typing import Any
 
 from heron import _env
 
-from .limits import Limits
+from .ingest.decode import parse
+from .ingest.limits import Limits
+from .ingest.rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows, trace_rows
+from .ingest.spool import Spool, SpoolError, SpoolFull
+from .ingest.writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 from .migrations import Layout, migrate
-from .otlp_decode import parse
-from .otlp_rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows, trace_rows
-from .spool import Spool, SpoolError, SpoolFull
 from .store import Store, StoreURL, resolve_url
-from .writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 
 log = logging.getLogger("heron.collector")
 RETRY_AFTER_S = 2
@@ -137,8 +137,8 @@ class Collector:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Collector:
         from .alerts import channels, rules
-        from .grpc_server import start_grpc
-        from .http_server import start_http
+        from .ingest.otlp_grpc import start_grpc
+        from .ingest.otlp_http import start_http
 
         url = self.settings.store_url()
         check_exposure(self.settings)

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from heron_collector import cli, demo, status
-from heron_collector.access import Remote, open_access
+from heron_collector.admin.access import Remote, open_access
 from heron_collector.store import resolve_url
 
 from ..conftest import open_demo_store

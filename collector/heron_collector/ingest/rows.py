@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import Limits, Window, attributes_problem, heron_body_problem, name_problem, too_long
-from .otlp_values import as_string, attributes
+from .values import as_string, attributes
 
 LOG_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber", "ServiceName",

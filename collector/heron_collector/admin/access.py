@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 from heron import _env
 
-from .admin import query_error, run_sql
-from .collector import state_path
+from ..collector import state_path
+from ..store import Store, StoreURL
+from .sql import query_error, run_sql
 from .sql_guard import Refused
-from .store import Store, StoreURL
 
 
 class AccessError(RuntimeError):
@@ -43,12 +43,12 @@ class Direct:
             raise AccessError(query_error(exc)) from None
 
     def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
-        from . import analytics
+        from .. import analytics
 
         return analytics.refresh(self.store.client, self.store.database, wait=wait, views=views)
 
     def alerts(self, request: dict[str, Any]) -> dict[str, Any]:
-        from .alerts import manage
+        from ..alerts import manage
 
         try:
             return manage.run(self.store.client, self.store.database, request)
@@ -56,7 +56,7 @@ class Direct:
             raise AccessError(str(exc)) from None
 
     def replay(self, request: dict[str, Any]) -> dict[str, Any]:
-        from .analytics import _replay
+        from ..analytics import _replay
 
         try:
             return _replay.run(self.store.client, self.store.database, request)
@@ -64,19 +64,19 @@ class Direct:
             raise AccessError(str(exc)) from None
 
     def views(self) -> list[dict[str, Any]]:
-        from . import analytics
+        from .. import analytics
 
         return analytics.view_status(self.store.client, self.store.database)
 
     def config(self, model: str, values: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        from . import config
+        from .. import config
 
         if values:
             return config.set_values(self.store.client, self.store.database, model, values)
         return config.show(self.store.client, self.store.database, model)
 
     def purge(self, request: dict[str, Any]) -> dict[str, Any]:
-        from . import purge
+        from .. import purge
 
         return purge.run(self.store.client, self.store.database, request)
 

@@ -17,10 +17,10 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from .otlp_decode import PROTOBUF, BadRequest, response
+from .decode import PROTOBUF, BadRequest, response
 
 if TYPE_CHECKING:
-    from .collector import Collector
+    from ..collector import Collector
 
 log = logging.getLogger("heron.collector")
 SERVICES = {
@@ -41,7 +41,7 @@ def _retry_metadata(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]
 
 
 def _handler(collector: Collector, signal: str):
-    from .collector import RETRY_AFTER_S, Busy
+    from ..collector import RETRY_AFTER_S, Busy
 
     def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
         metadata = dict(context.invocation_metadata())

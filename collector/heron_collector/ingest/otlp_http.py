@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from . import admin
-from .otlp_decode import JSON, PROTOBUF, BadRequest, TooLarge, decompress, media_type, response
+from ..admin import sql as admin
+from .decode import JSON, PROTOBUF, BadRequest, TooLarge, decompress, media_type, response
 
 if TYPE_CHECKING:
-    from .collector import Collector
+    from ..collector import Collector
 
 log = logging.getLogger("heron.collector")
 PATHS = {"/v1/logs": "logs", "/v1/traces": "traces", "/v1/metrics": "metrics"}
@@ -101,7 +101,7 @@ class App:
             if path == "/livez":
                 return _json(200, {"status": "alive", "uptime_s": collector.health()["uptime_s"]})
             if path == "/metrics":
-                from .metrics import CONTENT_TYPE
+                from ..metrics import CONTENT_TYPE
 
                 return _reply(200, collector.metrics.render(), CONTENT_TYPE)
             if path.startswith("/admin/") and self.admin:
@@ -138,7 +138,7 @@ class App:
         return f"no route {method} {path}; OTLP/HTTP takes POST /v1/logs, /v1/traces or /v1/metrics"
 
     def _ingest(self, signal: str, raw: bytes, headers: dict[str, str], content_type: str) -> Reply:
-        from .collector import RETRY_AFTER_S, Busy
+        from ..collector import RETRY_AFTER_S, Busy
 
         collector, outcome = self.collector, "ok"
         try:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import sql_guard
 
 if TYPE_CHECKING:
-    from .collector import Collector
+    from ..collector import Collector
 
 
 def run_sql(reader, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         except Exception as exc:  # a bad query is the caller's error, reported in one line
             return 400, {"error": query_error(exc)}
     if route == "/admin/config":
-        from . import config
+        from .. import config
 
         try:
             if method == "GET":
@@ -79,7 +79,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         except config.ConfigError as exc:
             return 400, {"error": str(exc)}
     if route == "/admin/purge" and method == "POST":
-        from . import purge
+        from .. import purge
 
         if not collector.flush(timeout=60):  # spooled rows of the model must not land after the purge
             return 503, {"error": "the spool still holds rows the store has not taken; purge once writes succeed "
@@ -89,17 +89,17 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         except purge.PurgeError as exc:
             return 400, {"error": str(exc)}
     if route == "/admin/alerts" and method == "POST":
-        from .alerts import manage
+        from ..alerts import manage
 
         try:
             return 200, manage.run(store.client, store.database, request)
         except ValueError as exc:
             return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):
-        from . import analytics
+        from .. import analytics
 
         if method == "POST" and route == "/admin/refresh" and ("from" in request or "to" in request):
-            from .analytics import _replay
+            from ..analytics import _replay
 
             try:
                 return 200, {"replayed": _replay.run(store.client, store.database, request)}
