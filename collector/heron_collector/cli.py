@@ -1,7 +1,8 @@
 """`heron` command line: collector, migrate, sql, status, refresh, views, config, alerts, purge, report, demo.
 
-argparse keeps the dependency list short; every option has an environment equivalent from
-heron._env, and the flag wins over the variable.
+argparse keeps the dependency list short; every option has an environment equivalent in
+heron_collector.settings, and the flag wins over the variable: each command builds one `Settings`
+from both (`_settings`) and passes it down.
 """
 
 from __future__ import annotations
@@ -17,36 +18,36 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from heron import __version__, _env
+from heron import __version__
 
-from .store import StoreError, resolve_url
+from .settings import HERON_ADMIN, HERON_DATA_DIR, HERON_OTLP_GRPC, HERON_OTLP_HTTP, Settings
+from .store import StoreError
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
-                        help=f"embedded store directory (env HERON_DATA_DIR, default {_env.HERON_DATA_DIR.default})")
+                        help=f"embedded store directory (env HERON_DATA_DIR, default {HERON_DATA_DIR.default})")
     parser.add_argument("--clickhouse-url", default=None,
                         help="chdb:///path or http(s)://user:pass@host:8123/db (env HERON_CLICKHOUSE_URL)")
 
 
+_FLAGS = ("otlp_http", "otlp_grpc", "admin", "data_dir", "clickhouse_url")  # flag dest = Settings field
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The command's one Settings: the environment, with the flags given on top (checked by the
+    variable's own parser, so a bad flag raises ValueError naming it)."""
+    return Settings(**{name: getattr(args, name) for name in _FLAGS if getattr(args, name, None)})
+
+
 def _url(args: argparse.Namespace):
-    return resolve_url(args.clickhouse_url, data_dir=args.data_dir)
+    return _settings(args).store_url()
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from .collector import Collector, Settings
+    from .collector import Collector
 
-    settings = Settings()
-    if args.otlp_http:
-        settings.otlp_http = _env.parse_host_port(args.otlp_http)
-    if args.otlp_grpc:
-        settings.otlp_grpc = _env.parse_host_port(args.otlp_grpc)
-    if args.admin:
-        settings.admin = _env.parse_host_port(args.admin)
-    if args.data_dir:
-        settings.data_dir = args.data_dir
-    if args.clickhouse_url:
-        settings.clickhouse_url = args.clickhouse_url
+    settings = _settings(args)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -65,10 +66,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .migrations import Layout, migrate
     from .store import Store
 
-    url = _url(args)
-    store = Store(url)
+    settings = _settings(args)
+    store = Store(settings.store_url(), settings.admin_limits())
     try:
-        applied = migrate(store.client, Layout.from_env(url.database))
+        applied = migrate(store.client, Layout.from_settings(settings))
     finally:
         store.close()
     print("\n".join(applied) if applied else "up to date")
@@ -112,7 +113,8 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=None)
 def _with_access(args: argparse.Namespace, action) -> int:
     from .admin.access import open_access
 
-    access = open_access(_url(args))
+    settings = _settings(args)
+    access = open_access(settings.store_url(), settings)
     try:
         return action(access)
     finally:
@@ -279,13 +281,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def _alert_test(args: argparse.Namespace) -> int:
     """One test notification of a rule to each of its channels, sent now; their outcomes."""
-    from heron import _env
-
     from .alerts import channels, rules
     from .alerts.evaluate import fingerprint
     from .alerts.notification import Alert, group_alerts
 
-    path = args.file or _env.HERON_ALERT_RULES.get()
+    path = args.file or _settings(args).alert_rules
     loaded, config = rules.load(path)
     rule = next((r for r in loaded if r.name == args.rule), None)
     if rule is None:
@@ -326,11 +326,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
     report.parse_since(args.since)  # a bad --since fails before the store is opened
+    database = _url(args).database
 
     def run(access) -> int:
-        store = getattr(access, "store", None)
-        stats = report.write(access, args.model, args.version, args.since, args.output,
-                             database=store.database if store is not None else None)
+        stats = report.write(access, args.model, args.version, args.since, args.output, database=database)
         print(f"wrote {stats['path']} ({stats['bytes']:,} bytes): {args.model} version {stats['version']}, "
               f"{stats['windows']} windows, {stats['predictions']:,} predictions, {stats['alerts']} alert transitions")
         return 0
@@ -353,11 +352,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collector", help="receive OTLP and store it in ClickHouse")
     p.add_argument("--otlp-http", default=None, metavar="HOST:PORT",
-                   help=f"OTLP/HTTP listen address (env HERON_OTLP_HTTP, default {_env.HERON_OTLP_HTTP.default})")
+                   help=f"OTLP/HTTP listen address (env HERON_OTLP_HTTP, default {HERON_OTLP_HTTP.default})")
     p.add_argument("--otlp-grpc", default=None, metavar="HOST:PORT",
-                   help=f"OTLP/gRPC listen address (env HERON_OTLP_GRPC, default {_env.HERON_OTLP_GRPC.default})")
+                   help=f"OTLP/gRPC listen address (env HERON_OTLP_GRPC, default {HERON_OTLP_GRPC.default})")
     p.add_argument("--admin", default=None, metavar="HOST:PORT",
-                   help=f"admin endpoint listen address (env HERON_ADMIN, default {_env.HERON_ADMIN.default}); "
+                   help=f"admin endpoint listen address (env HERON_ADMIN, default {HERON_ADMIN.default}); "
                         "off loopback it needs HERON_COLLECTOR_TOKEN")
     _store_options(p)
     p.set_defaults(func=cmd_collector)

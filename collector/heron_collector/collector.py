@@ -15,10 +15,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
-
-from heron import _env
 
 from .ingest.decode import parse
 from .ingest.limits import Limits
@@ -26,7 +23,8 @@ from .ingest.rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows
 from .ingest.spool import Spool, SpoolError, SpoolFull
 from .ingest.writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 from .migrations import Layout, migrate
-from .store import Store, StoreURL, resolve_url
+from .settings import Settings, StoreURL
+from .store import Store
 
 log = logging.getLogger("heron.collector")
 RETRY_AFTER_S = 2
@@ -66,57 +64,13 @@ class Busy(RuntimeError):
     """The spool is full or cannot write: answer 503 / UNAVAILABLE so the exporter retries later."""
 
 
-@dataclass
-class Settings:
-    otlp_http: str = field(default_factory=_env.HERON_OTLP_HTTP.get)
-    otlp_grpc: str = field(default_factory=_env.HERON_OTLP_GRPC.get)
-    admin: str = field(default_factory=_env.HERON_ADMIN.get)
-    data_dir: str = field(default_factory=_env.HERON_DATA_DIR.get)
-    clickhouse_url: str = field(default_factory=_env.HERON_CLICKHOUSE_URL.get)
-    token: str = field(default_factory=_env.HERON_COLLECTOR_TOKEN.get)
-    tls_cert: str = field(default_factory=_env.HERON_TLS_CERT.get)
-    tls_key: str = field(default_factory=_env.HERON_TLS_KEY.get)
-    max_body_bytes: int = field(default_factory=_env.HERON_MAX_BODY_BYTES.get)
-    batch_rows: int = field(default_factory=_env.HERON_BATCH_ROWS.get)
-    batch_seconds: float = field(default_factory=_env.HERON_BATCH_SECONDS.get)
-    batch_bytes: int = field(default_factory=_env.HERON_BATCH_BYTES.get)
-    buffer_bytes: int = field(default_factory=_env.HERON_BUFFER_BYTES.get)
-    spool_dir: str = field(default_factory=_env.HERON_SPOOL_DIR.get)
-    spool_bytes: int = field(default_factory=_env.HERON_SPOOL_BYTES.get)
-    spool_fsync: str = field(default_factory=_env.HERON_SPOOL_FSYNC.get)
-    shutdown_seconds: float = field(default_factory=_env.HERON_SHUTDOWN_SECONDS.get)
-    store_wait_seconds: float = field(default_factory=_env.HERON_STORE_WAIT_SECONDS.get)
-    read_timeout: float = field(default_factory=_env.HERON_READ_TIMEOUT.get)
-    ingest_threads: int = field(default_factory=_env.HERON_INGEST_THREADS.get)
-    refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
-    alert_rules: str = field(default_factory=_env.HERON_ALERT_RULES.get)
-    prometheus_max_series: int = field(default_factory=_env.HERON_PROMETHEUS_MAX_SERIES.get)
-    limits: Limits = field(default_factory=Limits)
-
-    def store_url(self) -> StoreURL:
-        return resolve_url(self.clickhouse_url or None, data_dir=self.data_dir)
-
-    def tls(self) -> tuple[str, str] | None:
-        """(certificate, key) paths when TLS is configured; both or neither, and readable."""
-        if not self.tls_cert and not self.tls_key:
-            return None
-        if not (self.tls_cert and self.tls_key):
-            raise ValueError("TLS needs both HERON_TLS_CERT and HERON_TLS_KEY (PEM files)")
-        for name, path in (("HERON_TLS_CERT", self.tls_cert), ("HERON_TLS_KEY", self.tls_key)):
-            if not os.path.isfile(path) or not os.access(path, os.R_OK):
-                raise ValueError(f"{name}={path!r} is not a readable file")
-        return self.tls_cert, self.tls_key
-
-    def spool_path(self) -> str:
-        return os.path.abspath(self.spool_dir or os.path.join(self.data_dir, "spool"))
-
-
 class Collector:
     def __init__(self, settings: Settings | None = None) -> None:
         from .metrics import Metrics
         from .model_health import ModelHealth
 
         self.settings = settings or Settings()
+        self.limits = Limits.from_settings(self.settings)
         self.model_health = ModelHealth(self.settings.prometheus_max_series)
         self.store: Store | None = None
         self.spool: Spool | None = None
@@ -151,10 +105,8 @@ class Collector:
             self.spool = Spool(s.spool_path(), s.spool_bytes, fsync=s.spool_fsync == "always",
                                memory_bytes=s.buffer_bytes, segment_rows=s.batch_rows, segment_bytes=s.batch_bytes,
                                segment_seconds=s.batch_seconds)
-            self.store = Store(url, wait_seconds=s.store_wait_seconds)
-            layout = Layout.from_env(url.database)
-            layout = Layout(layout.database, layout.cluster, layout.ttl_days, s.refresh_seconds)
-            applied = migrate(self.store.client, layout)
+            self.store = Store(url, s.admin_limits(), wait_seconds=s.store_wait_seconds)
+            applied = migrate(self.store.client, Layout.from_settings(s))
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             self.writer = Writer(self.spool, self.store, COLUMNS, self.metrics)
@@ -311,7 +263,7 @@ class Collector:
             return points, ("heron stores logs and traces only: metric data points are not kept; "
                             "send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")
         convert = log_rows if signal == "logs" else trace_rows
-        converted = convert(request, self.settings.limits, time.time_ns())
+        converted = convert(request, self.limits, time.time_ns())
         table, _ = TABLES[signal]
         self.metrics.received.labels(signal).inc(len(converted.rows) + converted.rejected)
         for reason, count in converted.reasons.items():

@@ -368,7 +368,8 @@ def run(data_dir: str, report_path: str, day_seconds: int, calls_per_day: int, r
 
     from . import analytics, status
     from .alerts.channels import channels_from_config
-    from .collector import Collector, Settings
+    from .collector import Collector
+    from .settings import Settings
     from .webhook_sink import WebhookSink, new_secret
 
     bar = Progress(total=DAYS + 6)

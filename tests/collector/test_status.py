@@ -12,7 +12,7 @@ import pytest
 
 from heron_collector import cli, demo, status
 from heron_collector.admin.access import Remote, open_access
-from heron_collector.store import resolve_url
+from heron_collector.settings import resolve_url
 
 from ..conftest import open_demo_store
 

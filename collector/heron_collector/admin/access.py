@@ -16,10 +16,9 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from heron import _env
-
 from ..collector import state_path
-from ..store import Store, StoreURL
+from ..settings import Settings, StoreURL
+from ..store import Store
 from .sql import query_error, run_sql
 from .sql_guard import Refused
 
@@ -31,8 +30,9 @@ class AccessError(RuntimeError):
 class Direct:
     """This process holds the store."""
 
-    def __init__(self, url: StoreURL) -> None:
-        self.store = Store(url)
+    def __init__(self, url: StoreURL, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(url, settings.admin_limits())
 
     def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -51,7 +51,7 @@ class Direct:
         from ..alerts import manage
 
         try:
-            return manage.run(self.store.client, self.store.database, request)
+            return manage.run(self.store.client, self.store.database, request, self.settings.alert_rules)
         except ValueError as exc:
             raise AccessError(str(exc)) from None
 
@@ -87,9 +87,10 @@ class Direct:
 class Remote:
     """A running collector holds the store; talk to its admin endpoint."""
 
-    def __init__(self, admin_url: str, token: str = "") -> None:
+    def __init__(self, admin_url: str, token: str = "", tls_cert: str = "") -> None:
         self.admin_url = admin_url.rstrip("/")
         self.token = token
+        self.tls_cert = tls_cert
 
     def _call(self, method: str, route: str, document: Any = None, timeout: float = 600) -> Any:
         data = json.dumps(document).encode() if document is not None else None
@@ -97,8 +98,9 @@ class Remote:
         request.add_header("Content-Type", "application/json")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
+        context = tls_context(self.admin_url, self.tls_cert)
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=tls_context(self.admin_url)) as reply:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
                 return json.loads(reply.read())
         except urllib.error.HTTPError as exc:
             try:
@@ -136,24 +138,24 @@ class Remote:
         pass
 
 
-def tls_context(url: str) -> ssl.SSLContext | None:
-    """For an https admin URL: trust HERON_TLS_CERT (a self-signed collector's own certificate)
-    besides the system's authorities."""
+def tls_context(url: str, cert: str) -> ssl.SSLContext | None:
+    """For an https admin URL: trust `cert` (HERON_TLS_CERT: a self-signed collector's own
+    certificate) besides the system's authorities."""
     if not url.startswith("https://"):
         return None
     context = ssl.create_default_context()
-    cert = _env.HERON_TLS_CERT.get()
     if cert and os.path.isfile(cert):
         context.load_verify_locations(cafile=cert)
     return context
 
 
-def running_collector(url: StoreURL) -> str | None:
+def running_collector(url: StoreURL, tls_cert: str = "") -> str | None:
     """The admin URL of a live collector holding this embedded store, if any."""
     try:
         with open(state_path(url)) as f:
             state = json.load(f)
-        with urllib.request.urlopen(state["admin"] + "/livez", timeout=2, context=tls_context(state["admin"])) as reply:
+        context = tls_context(state["admin"], tls_cert)
+        with urllib.request.urlopen(state["admin"] + "/livez", timeout=2, context=context) as reply:
             if reply.status == 200:
                 return state["admin"]
     except (OSError, ValueError, KeyError):
@@ -161,17 +163,20 @@ def running_collector(url: StoreURL) -> str | None:
     return None
 
 
-def open_access(url: StoreURL, token: str | None = None) -> Direct | Remote:
+def open_access(url: StoreURL, settings: Settings | None = None) -> Direct | Remote:
+    """The way to the data at `url`: a running collector's admin endpoint, else the store itself.
+    `settings` gives the token, the certificate and the admin address (default: the environment's)."""
+    settings = settings or Settings()
     if url.embedded:
-        admin = running_collector(url)
+        admin = running_collector(url, settings.tls_cert)
         if admin:
-            return Remote(admin, token if token is not None else _env.HERON_COLLECTOR_TOKEN.get())
+            return Remote(admin, settings.token, settings.tls_cert)
         if not os.path.isdir(url.path):
-            elsewhere = _live_admin(f"http://{_env.HERON_ADMIN.get()}")
+            elsewhere = _live_admin(f"http://{settings.admin}")
             raise AccessError(f"no store at {url.path}: " + (
                 f"a collector answers on {elsewhere}; pass the --data-dir it was started with" if elsewhere
                 else "start `heron collector` (or pass --data-dir)"))
-    return Direct(url)
+    return Direct(url, settings)
 
 
 def _live_admin(admin: str) -> str | None:

@@ -92,7 +92,7 @@ def handle(collector: Collector, method: str, path: str, body: bytes) -> tuple[i
         from ..alerts import manage
 
         try:
-            return 200, manage.run(store.client, store.database, request)
+            return 200, manage.run(store.client, store.database, request, collector.settings.alert_rules)
         except ValueError as exc:
             return 400, {"error": str(exc)}
     if route in ("/admin/refresh", "/admin/views"):
