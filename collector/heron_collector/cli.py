@@ -22,6 +22,7 @@ from heron import __version__
 
 from .settings import HERON_ADMIN, HERON_DATA_DIR, HERON_OTLP_GRPC, HERON_OTLP_HTTP, Settings
 from .store import StoreError
+from .table import cell, one_line, print_table
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
@@ -76,40 +77,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_value(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    return str(value)
-
-
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r", 127: "\\x7f"}
-
-
-def _cell(value: Any) -> str:
-    """A value as one table cell: control characters escaped, so a name cannot break the table."""
-    return _format_value(value).translate(_CONTROL)
-
-
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=None) -> None:
-    out = out or sys.stdout  # looked up at the call: redirect_stdout and capturing tests see it
-    if not rows:
-        print("(no rows)", file=out)
-        return
-    columns = [_cell(c) for c in columns]
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
-    print("  ".join("-" * w for w in widths), file=out)
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
 def _with_access(args: argparse.Namespace, action) -> int:
     from .admin.access import open_access
 
@@ -128,7 +95,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(json.dumps([dict(zip(result["columns"], row, strict=True)) for row in result["rows"]], default=str))
         elif args.format == "tsv":
             for row in result["rows"]:
-                print("\t".join(_cell(v) for v in row))
+                print("\t".join(cell(v) for v in row))
         else:
             print_table(result["columns"], result["rows"])
         return 0
@@ -315,11 +282,6 @@ def _alert_test(args: argparse.Namespace) -> int:
 def _printed(answer: dict[str, Any]) -> int:
     print(json.dumps(answer, default=str))
     return 0
-
-
-def one_line(text: str) -> str:
-    """An engine error without its stack trace, on one line."""
-    return " ".join(str(text).split("Stack trace")[0].split())[:600]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -182,7 +182,7 @@ def evaluate_alerts(client: Any, rules: list, channels: dict, times: Sequence[dt
 
 # --- the summary, read from the views -----------------------------------------------------------
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from .cli import print_table
+    from .table import print_table
 
     print_table(columns, rows)
     say()
