@@ -18,20 +18,19 @@ import time
 from typing import Any
 
 from .ingest.decode import parse
+from .ingest.errors import Busy
 from .ingest.limits import Limits
-from .ingest.rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows, trace_rows
+from .ingest.signals import TABLE_COLUMNS, Signal
 from .ingest.spool import Spool, SpoolError, SpoolFull
 from .ingest.writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 from .migrations import Layout, migrate
-from .settings import Settings, StoreURL
+from .settings import Settings, StoreURL, state_path
 from .store import Store
 
 log = logging.getLogger("heron.collector")
-RETRY_AFTER_S = 2
 DURABLE_TIMEOUT_S = 30.0
 SPOOL_HIGH_WATER = 0.9
-TABLES = {"logs": ("otel_logs", LOG_COLUMNS), "traces": ("otel_traces", TRACE_COLUMNS)}
-COLUMNS = {"otel_logs": LOG_COLUMNS, "otel_traces": TRACE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}
+COLUMNS = {**TABLE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}  # what the writer inserts
 
 
 def loopback(address: str) -> bool:
@@ -53,15 +52,6 @@ def check_exposure(settings: Settings) -> None:
         if not loopback(address):
             log.warning("%s listens on %s with no HERON_COLLECTOR_TOKEN: anyone who reaches it can send "
                         "telemetry; set a token", name, address)
-
-
-def state_path(url: StoreURL) -> str:
-    """Where a running embedded collector announces its admin address, beside its chDB path."""
-    return url.path.rstrip("/") + ".collector.json"
-
-
-class Busy(RuntimeError):
-    """The spool is full or cannot write: answer 503 / UNAVAILABLE so the exporter retries later."""
 
 
 class Collector:
@@ -169,6 +159,10 @@ class Collector:
         """Write everything acknowledged so far to the store; True when done within `timeout`."""
         return self.writer is not None and self.writer.flush(timeout)
 
+    def refreshed(self) -> None:
+        """After an admin refresh: /metrics shows the new values at once."""
+        self.model_health.reload(self.store.client, self.store.database)
+
     def _finish_analytics(self) -> None:
         """After ClickHouse's scheduled refreshes, fill what SQL cannot (p-values, corrections).
 
@@ -246,8 +240,9 @@ class Collector:
         scheme, _, given = (header or "").strip().partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
-    def ingest(self, signal: str, body: bytes, content_type: str) -> tuple[int, str]:
-        """Decode, check and spool one request durably; returns (rejected count, message).
+    def ingest(self, signal: Signal, body: bytes, content_type: str) -> tuple[int, str]:
+        """Decode, check and spool one request of `signal` (ingest.signals) durably; returns
+        (rejected count, message).
 
         Raises BadRequest for an undecodable body and Busy while starting or stopping, or when the
         spool cannot take it.
@@ -256,19 +251,14 @@ class Collector:
         if spool is None or not self.ready.is_set():
             raise Busy("the collector is starting or stopping; retry later")
         request = parse(signal, body, content_type)
-        if signal == "metrics":
-            points = count_data_points(request)
-            if not points:
-                return 0, ""
-            return points, ("heron stores logs and traces only: metric data points are not kept; "
-                            "send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")
-        convert = log_rows if signal == "logs" else trace_rows
-        converted = convert(request, self.limits, time.time_ns())
-        table, _ = TABLES[signal]
-        self.metrics.received.labels(signal).inc(len(converted.rows) + converted.rejected)
+        converted = signal.rows(request, self.limits, time.time_ns())
+        if signal.table is None:  # answered, not kept: nothing to count or spool
+            return converted.rejected, converted.error_message
+        table = signal.table
+        self.metrics.received.labels(signal.name).inc(len(converted.rows) + converted.rejected)
         for reason, count in converted.reasons.items():
-            self.metrics.rejected.labels(signal, reason).inc(count)
-        digest = hashlib.blake2b(body, digest_size=16, person=signal.encode()).digest()
+            self.metrics.rejected.labels(signal.name, reason).inc(count)
+        digest = hashlib.blake2b(body, digest_size=16, person=signal.name.encode()).digest()
         try:
             sequence = spool.append([(table, converted.rows)], digest)
             spool.wait_durable(sequence, DURABLE_TIMEOUT_S)

@@ -198,6 +198,11 @@ class StoreURL:
         return self.url
 
 
+def state_path(url: StoreURL) -> str:
+    """Where a running embedded collector announces its admin address, beside its chDB path."""
+    return url.path.rstrip("/") + ".collector.json"
+
+
 def resolve_url(url: str | None = None, data_dir: str | None = None, database: str | None = None) -> StoreURL:
     """Where the data lives: `url`, else chdb under `data_dir`; `database` unless the URL's path names
     one. Unset arguments take their variable's default (not the environment: Settings reads that)."""

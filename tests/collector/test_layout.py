@@ -3,11 +3,17 @@
 - Settings: only heron_collector/settings.py (collector) and heron/_config.py, heron/_env.py (SDK)
   touch the process environment, by any spelling: os.environ (read, write, .get), os.getenv,
   os.putenv / os.unsetenv, os.environb, `from os import environ`, an aliased `import os as o`.
+- Imports: heron_collector's import graph has no cycle. Every import counts, at module level, inside
+  a function and under `if TYPE_CHECKING:` alike (a cycle that only a deferred import keeps from
+  failing is still a cycle), relative imports resolved. `from P import x` is an arrow to P and,
+  when P.x is a module, to P.x too; an arrow from a module to a package that contains it is not
+  counted (the package is being imported already, and a package may gather its own parts).
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
@@ -78,3 +84,72 @@ def test_no_collector_module_imports_the_sdks_private_modules():
             private += [(name, n) for n in names if n.split(".")[0] == "heron" and
                         any(part.startswith("_") and part != "__version__" for part in n.split(".")[1:])]
     assert private == []
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The modules of `known` that module `name` (at `path`) imports, anywhere in it."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:  # import a.b.c: the deepest module of ours
+                target = target.rpartition(".")[0]
+            if target and target != name and not name.startswith(target + "."):
+                found.add(target)
+    return found
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_collector_has_no_import_cycle():
+    collector = {name: path for name, path in modules().items() if name.split(".")[0] == "heron_collector"}
+    graph = {name: imports(name, path, set(collector)) for name, path in collector.items()}
+    assert graph["heron_collector.collector"] >= {"heron_collector.ingest.otlp_http", "heron_collector.settings"}
+    assert cycles(graph) == [], "make the shared part a leaf module, so the arrows point one way"
+

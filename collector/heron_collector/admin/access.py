@@ -14,102 +14,23 @@ import ssl
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
-from ..collector import state_path
-from ..settings import Settings, StoreURL
+from ..settings import Settings, StoreURL, state_path
 from ..store import Store
-from .sql import query_error, run_sql
-from .sql_guard import Refused
+from .operations import OPERATIONS
 
 
 class AccessError(RuntimeError):
     pass
 
 
-class Direct:
-    """This process holds the store."""
+class _Access:
+    """The operations of admin/operations.py as methods, over `_call(method, route, document)`:
+    Direct runs the operation's function here, Remote sends it to a collector's admin endpoint."""
 
-    def __init__(self, url: StoreURL, settings: Settings) -> None:
-        self.settings = settings
-        self.store = Store(url, settings.admin_limits())
-
-    def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            return run_sql(self.store.reader(), sql, parameters)
-        except Refused:
-            raise
-        except Exception as exc:
-            raise AccessError(query_error(exc)) from None
-
-    def refresh(self, wait: bool = True, views: list[str] | None = None) -> list[str]:
-        from .. import analytics
-
-        return analytics.refresh(self.store.client, self.store.database, wait=wait, views=views)
-
-    def alerts(self, request: dict[str, Any]) -> dict[str, Any]:
-        from ..alerts import manage
-
-        try:
-            return manage.run(self.store.client, self.store.database, request, self.settings.alert_rules)
-        except ValueError as exc:
-            raise AccessError(str(exc)) from None
-
-    def replay(self, request: dict[str, Any]) -> dict[str, Any]:
-        from ..analytics import _replay
-
-        try:
-            return _replay.run(self.store.client, self.store.database, request)
-        except ValueError as exc:
-            raise AccessError(str(exc)) from None
-
-    def views(self) -> list[dict[str, Any]]:
-        from .. import analytics
-
-        return analytics.view_status(self.store.client, self.store.database)
-
-    def config(self, model: str, values: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        from .. import config
-
-        if values:
-            return config.set_values(self.store.client, self.store.database, model, values)
-        return config.show(self.store.client, self.store.database, model)
-
-    def purge(self, request: dict[str, Any]) -> dict[str, Any]:
-        from .. import purge
-
-        return purge.run(self.store.client, self.store.database, request)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-class Remote:
-    """A running collector holds the store; talk to its admin endpoint."""
-
-    def __init__(self, admin_url: str, token: str = "", tls_cert: str = "") -> None:
-        self.admin_url = admin_url.rstrip("/")
-        self.token = token
-        self.tls_cert = tls_cert
-
-    def _call(self, method: str, route: str, document: Any = None, timeout: float = 600) -> Any:
-        data = json.dumps(document).encode() if document is not None else None
-        request = urllib.request.Request(self.admin_url + route, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
-        context = tls_context(self.admin_url, self.tls_cert)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read()).get("error", str(exc))
-            except ValueError:
-                message = str(exc)
-            raise AccessError(message) from None
-        except urllib.error.URLError as exc:
-            raise AccessError(f"cannot reach the collector at {self.admin_url}: {exc.reason}") from None
+    def _call(self, method: str, route: str, document: dict[str, Any] | None = None) -> Any:
+        raise NotImplementedError
 
     def sql(self, sql: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._call("POST", "/admin/sql", {"sql": sql, "parameters": parameters or {}})
@@ -129,13 +50,72 @@ class Remote:
     def config(self, model: str, values: dict[str, str] | None = None) -> list[dict[str, Any]]:
         if values:
             return self._call("POST", "/admin/config", {"model": model, "values": values})["settings"]
-        return self._call("GET", f"/admin/config?model={quote(model)}")["settings"]
+        return self._call("GET", "/admin/config", {"model": model})["settings"]
 
     def purge(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/admin/purge", request)
 
     def close(self) -> None:
         pass
+
+
+class Direct(_Access):
+    """This process holds the store: the operations run here (no spool to wait for, no /metrics
+    to reload)."""
+
+    def __init__(self, url: StoreURL, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(url, settings.admin_limits())
+
+    def _call(self, method: str, route: str, document: dict[str, Any] | None = None) -> Any:
+        operation = OPERATIONS[(method, route)]
+        try:
+            return operation.run(self, document or {})
+        except Exception as exc:  # what the endpoint would answer with a status, as Remote raises it
+            if operation.status(exc) is None:
+                raise
+            raise AccessError(str(exc)) from None
+
+    def flush(self, timeout: float) -> bool:
+        return True
+
+    def refreshed(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Remote(_Access):
+    """A running collector holds the store; talk to its admin endpoint."""
+
+    def __init__(self, admin_url: str, token: str = "", tls_cert: str = "") -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self.token = token
+        self.tls_cert = tls_cert
+
+    def _call(self, method: str, route: str, document: dict[str, Any] | None = None, timeout: float = 600) -> Any:
+        if method == "GET":  # a GET's document travels as its query string
+            route += "?" + urlencode(document) if document else ""
+            data = None
+        else:
+            data = json.dumps(document).encode() if document is not None else None
+        request = urllib.request.Request(self.admin_url + route, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        context = tls_context(self.admin_url, self.tls_cert)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", str(exc))
+            except ValueError:
+                message = str(exc)
+            raise AccessError(message) from None
+        except urllib.error.URLError as exc:
+            raise AccessError(f"cannot reach the collector at {self.admin_url}: {exc.reason}") from None
 
 
 def tls_context(url: str, cert: str) -> ssl.SSLContext | None:
