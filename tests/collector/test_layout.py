@@ -8,11 +8,15 @@
   failing is still a cycle), relative imports resolved. `from P import x` is an arrow to P and,
   when P.x is a module, to P.x too; an arrow from a module to a package that contains it is not
   counted (the package is being imported already, and a package may gather its own parts).
+- Docs: docs/architecture.md's module table names every heron_collector module (its
+  `__init__.py` and `__main__.py` aside), itself or by a package row (`heron_collector/alerts/`),
+  and every path it names exists.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -153,3 +157,27 @@ def test_the_collector_has_no_import_cycle():
     assert graph["heron_collector.collector"] >= {"heron_collector.ingest.otlp_http", "heron_collector.settings"}
     assert cycles(graph) == [], "make the shared part a leaf module, so the arrows point one way"
 
+
+def architecture_entries() -> set[str]:
+    """The paths the module table of docs/architecture.md names (first column, in backticks)."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text[text.index("| module | does |"):]
+    table = table[:table.index("\n\n")]
+    return {path for line in table.splitlines()[2:] for path in re.findall(r"`([^`]+)`", line.split(" | ")[0])}
+
+
+def test_the_architecture_table_matches_the_tree():
+    entries = architecture_entries()
+    roots = {"heron": ROOT / "sdk", "heron_collector": ROOT / "collector"}
+    missing = [e for e in entries if not (roots[e.split("/")[0]] / e).exists()]
+    assert missing == [], f"docs/architecture.md names modules that do not exist: {missing}"
+    packages = {e for e in entries if e.endswith("/")}
+    collector_root = ROOT / "collector"
+    unlisted = []
+    for path in sorted((collector_root / "heron_collector").rglob("*.py")):
+        name = path.relative_to(collector_root).as_posix()
+        if path.name in ("__init__.py", "__main__.py") or name in entries:
+            continue
+        if not any(name.startswith(package) for package in packages):
+            unlisted.append(name)
+    assert unlisted == [], f"add these modules to the module table of docs/architecture.md: {unlisted}"
