@@ -1,7 +1,8 @@
 """`heron` command line: collector, migrate, sql, status, refresh, views, config, alerts, purge, report, demo.
 
-argparse keeps the dependency list short; every option has an environment equivalent from
-heron._env, and the flag wins over the variable.
+argparse keeps the dependency list short; every option has an environment equivalent in
+heron_collector.settings, and the flag wins over the variable: each command builds one `Settings`
+from both (`_settings`) and passes it down.
 """
 
 from __future__ import annotations
@@ -17,36 +18,37 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from heron import __version__, _env
+from heron import __version__
 
-from .store import StoreError, resolve_url
+from .settings import HERON_ADMIN, HERON_DATA_DIR, HERON_OTLP_GRPC, HERON_OTLP_HTTP, Settings
+from .store import StoreError
+from .table import cell, one_line, print_table
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
-                        help=f"embedded store directory (env HERON_DATA_DIR, default {_env.HERON_DATA_DIR.default})")
+                        help=f"embedded store directory (env HERON_DATA_DIR, default {HERON_DATA_DIR.default})")
     parser.add_argument("--clickhouse-url", default=None,
                         help="chdb:///path or http(s)://user:pass@host:8123/db (env HERON_CLICKHOUSE_URL)")
 
 
+_FLAGS = ("otlp_http", "otlp_grpc", "admin", "data_dir", "clickhouse_url")  # flag dest = Settings field
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The command's one Settings: the environment, with the flags given on top (checked by the
+    variable's own parser, so a bad flag raises ValueError naming it)."""
+    return Settings(**{name: getattr(args, name) for name in _FLAGS if getattr(args, name, None)})
+
+
 def _url(args: argparse.Namespace):
-    return resolve_url(args.clickhouse_url, data_dir=args.data_dir)
+    return _settings(args).store_url()
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
-    from .collector import Collector, Settings
+    from .collector import Collector
 
-    settings = Settings()
-    if args.otlp_http:
-        settings.otlp_http = _env.parse_host_port(args.otlp_http)
-    if args.otlp_grpc:
-        settings.otlp_grpc = _env.parse_host_port(args.otlp_grpc)
-    if args.admin:
-        settings.admin = _env.parse_host_port(args.admin)
-    if args.data_dir:
-        settings.data_dir = args.data_dir
-    if args.clickhouse_url:
-        settings.clickhouse_url = args.clickhouse_url
+    settings = _settings(args)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -65,54 +67,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .migrations import Layout, migrate
     from .store import Store
 
-    url = _url(args)
-    store = Store(url)
+    settings = _settings(args)
+    store = Store(settings.store_url(), settings.admin_limits())
     try:
-        applied = migrate(store.client, Layout.from_env(url.database))
+        applied = migrate(store.client, Layout.from_settings(settings))
     finally:
         store.close()
     print("\n".join(applied) if applied else "up to date")
     return 0
 
 
-def _format_value(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    return str(value)
-
-
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r", 127: "\\x7f"}
-
-
-def _cell(value: Any) -> str:
-    """A value as one table cell: control characters escaped, so a name cannot break the table."""
-    return _format_value(value).translate(_CONTROL)
-
-
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], out=None) -> None:
-    out = out or sys.stdout  # looked up at the call: redirect_stdout and capturing tests see it
-    if not rows:
-        print("(no rows)", file=out)
-        return
-    columns = [_cell(c) for c in columns]
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
-    print("  ".join("-" * w for w in widths), file=out)
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
-
-
 def _with_access(args: argparse.Namespace, action) -> int:
-    from .access import open_access
+    from .admin.access import open_access
 
-    access = open_access(_url(args))
+    settings = _settings(args)
+    access = open_access(settings.store_url(), settings)
     try:
         return action(access)
     finally:
@@ -126,7 +95,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(json.dumps([dict(zip(result["columns"], row, strict=True)) for row in result["rows"]], default=str))
         elif args.format == "tsv":
             for row in result["rows"]:
-                print("\t".join(_cell(v) for v in row))
+                print("\t".join(cell(v) for v in row))
         else:
             print_table(result["columns"], result["rows"])
         return 0
@@ -279,13 +248,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def _alert_test(args: argparse.Namespace) -> int:
     """One test notification of a rule to each of its channels, sent now; their outcomes."""
-    from heron import _env
-
     from .alerts import channels, rules
     from .alerts.evaluate import fingerprint
     from .alerts.notification import Alert, group_alerts
 
-    path = args.file or _env.HERON_ALERT_RULES.get()
+    path = args.file or _settings(args).alert_rules
     loaded, config = rules.load(path)
     rule = next((r for r in loaded if r.name == args.rule), None)
     if rule is None:
@@ -317,20 +284,14 @@ def _printed(answer: dict[str, Any]) -> int:
     return 0
 
 
-def one_line(text: str) -> str:
-    """An engine error without its stack trace, on one line."""
-    return " ".join(str(text).split("Stack trace")[0].split())[:600]
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
     report.parse_since(args.since)  # a bad --since fails before the store is opened
+    database = _url(args).database
 
     def run(access) -> int:
-        store = getattr(access, "store", None)
-        stats = report.write(access, args.model, args.version, args.since, args.output,
-                             database=store.database if store is not None else None)
+        stats = report.write(access, args.model, args.version, args.since, args.output, database=database)
         print(f"wrote {stats['path']} ({stats['bytes']:,} bytes): {args.model} version {stats['version']}, "
               f"{stats['windows']} windows, {stats['predictions']:,} predictions, {stats['alerts']} alert transitions")
         return 0
@@ -353,11 +314,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collector", help="receive OTLP and store it in ClickHouse")
     p.add_argument("--otlp-http", default=None, metavar="HOST:PORT",
-                   help=f"OTLP/HTTP listen address (env HERON_OTLP_HTTP, default {_env.HERON_OTLP_HTTP.default})")
+                   help=f"OTLP/HTTP listen address (env HERON_OTLP_HTTP, default {HERON_OTLP_HTTP.default})")
     p.add_argument("--otlp-grpc", default=None, metavar="HOST:PORT",
-                   help=f"OTLP/gRPC listen address (env HERON_OTLP_GRPC, default {_env.HERON_OTLP_GRPC.default})")
+                   help=f"OTLP/gRPC listen address (env HERON_OTLP_GRPC, default {HERON_OTLP_GRPC.default})")
     p.add_argument("--admin", default=None, metavar="HOST:PORT",
-                   help=f"admin endpoint listen address (env HERON_ADMIN, default {_env.HERON_ADMIN.default}); "
+                   help=f"admin endpoint listen address (env HERON_ADMIN, default {HERON_ADMIN.default}); "
                         "off loopback it needs HERON_COLLECTOR_TOKEN")
     _store_options(p)
     p.set_defaults(func=cmd_collector)

@@ -15,25 +15,22 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from heron import _env
-
-from .limits import Limits
+from .ingest.decode import parse
+from .ingest.errors import Busy
+from .ingest.limits import Limits
+from .ingest.signals import TABLE_COLUMNS, Signal
+from .ingest.spool import Spool, SpoolError, SpoolFull
+from .ingest.writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
 from .migrations import Layout, migrate
-from .otlp_decode import parse
-from .otlp_rows import LOG_COLUMNS, TRACE_COLUMNS, count_data_points, log_rows, trace_rows
-from .spool import Spool, SpoolError, SpoolFull
-from .store import Store, StoreURL, resolve_url
-from .writer import DEAD_LETTER_COLUMNS, DEAD_LETTER_TABLE, Writer
+from .settings import Settings, StoreURL, state_path
+from .store import Store
 
 log = logging.getLogger("heron.collector")
-RETRY_AFTER_S = 2
 DURABLE_TIMEOUT_S = 30.0
 SPOOL_HIGH_WATER = 0.9
-TABLES = {"logs": ("otel_logs", LOG_COLUMNS), "traces": ("otel_traces", TRACE_COLUMNS)}
-COLUMNS = {"otel_logs": LOG_COLUMNS, "otel_traces": TRACE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}
+COLUMNS = {**TABLE_COLUMNS, DEAD_LETTER_TABLE: DEAD_LETTER_COLUMNS}  # what the writer inserts
 
 
 def loopback(address: str) -> bool:
@@ -57,66 +54,13 @@ def check_exposure(settings: Settings) -> None:
                         "telemetry; set a token", name, address)
 
 
-def state_path(url: StoreURL) -> str:
-    """Where a running embedded collector announces its admin address, beside its chDB path."""
-    return url.path.rstrip("/") + ".collector.json"
-
-
-class Busy(RuntimeError):
-    """The spool is full or cannot write: answer 503 / UNAVAILABLE so the exporter retries later."""
-
-
-@dataclass
-class Settings:
-    otlp_http: str = field(default_factory=_env.HERON_OTLP_HTTP.get)
-    otlp_grpc: str = field(default_factory=_env.HERON_OTLP_GRPC.get)
-    admin: str = field(default_factory=_env.HERON_ADMIN.get)
-    data_dir: str = field(default_factory=_env.HERON_DATA_DIR.get)
-    clickhouse_url: str = field(default_factory=_env.HERON_CLICKHOUSE_URL.get)
-    token: str = field(default_factory=_env.HERON_COLLECTOR_TOKEN.get)
-    tls_cert: str = field(default_factory=_env.HERON_TLS_CERT.get)
-    tls_key: str = field(default_factory=_env.HERON_TLS_KEY.get)
-    max_body_bytes: int = field(default_factory=_env.HERON_MAX_BODY_BYTES.get)
-    batch_rows: int = field(default_factory=_env.HERON_BATCH_ROWS.get)
-    batch_seconds: float = field(default_factory=_env.HERON_BATCH_SECONDS.get)
-    batch_bytes: int = field(default_factory=_env.HERON_BATCH_BYTES.get)
-    buffer_bytes: int = field(default_factory=_env.HERON_BUFFER_BYTES.get)
-    spool_dir: str = field(default_factory=_env.HERON_SPOOL_DIR.get)
-    spool_bytes: int = field(default_factory=_env.HERON_SPOOL_BYTES.get)
-    spool_fsync: str = field(default_factory=_env.HERON_SPOOL_FSYNC.get)
-    shutdown_seconds: float = field(default_factory=_env.HERON_SHUTDOWN_SECONDS.get)
-    store_wait_seconds: float = field(default_factory=_env.HERON_STORE_WAIT_SECONDS.get)
-    read_timeout: float = field(default_factory=_env.HERON_READ_TIMEOUT.get)
-    ingest_threads: int = field(default_factory=_env.HERON_INGEST_THREADS.get)
-    refresh_seconds: int = field(default_factory=_env.HERON_REFRESH_SECONDS.get)
-    alert_rules: str = field(default_factory=_env.HERON_ALERT_RULES.get)
-    prometheus_max_series: int = field(default_factory=_env.HERON_PROMETHEUS_MAX_SERIES.get)
-    limits: Limits = field(default_factory=Limits)
-
-    def store_url(self) -> StoreURL:
-        return resolve_url(self.clickhouse_url or None, data_dir=self.data_dir)
-
-    def tls(self) -> tuple[str, str] | None:
-        """(certificate, key) paths when TLS is configured; both or neither, and readable."""
-        if not self.tls_cert and not self.tls_key:
-            return None
-        if not (self.tls_cert and self.tls_key):
-            raise ValueError("TLS needs both HERON_TLS_CERT and HERON_TLS_KEY (PEM files)")
-        for name, path in (("HERON_TLS_CERT", self.tls_cert), ("HERON_TLS_KEY", self.tls_key)):
-            if not os.path.isfile(path) or not os.access(path, os.R_OK):
-                raise ValueError(f"{name}={path!r} is not a readable file")
-        return self.tls_cert, self.tls_key
-
-    def spool_path(self) -> str:
-        return os.path.abspath(self.spool_dir or os.path.join(self.data_dir, "spool"))
-
-
 class Collector:
     def __init__(self, settings: Settings | None = None) -> None:
         from .metrics import Metrics
         from .model_health import ModelHealth
 
         self.settings = settings or Settings()
+        self.limits = Limits.from_settings(self.settings)
         self.model_health = ModelHealth(self.settings.prometheus_max_series)
         self.store: Store | None = None
         self.spool: Spool | None = None
@@ -137,8 +81,8 @@ class Collector:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Collector:
         from .alerts import channels, rules
-        from .grpc_server import start_grpc
-        from .http_server import start_http
+        from .ingest.otlp_grpc import start_grpc
+        from .ingest.otlp_http import start_http
 
         url = self.settings.store_url()
         check_exposure(self.settings)
@@ -151,10 +95,8 @@ class Collector:
             self.spool = Spool(s.spool_path(), s.spool_bytes, fsync=s.spool_fsync == "always",
                                memory_bytes=s.buffer_bytes, segment_rows=s.batch_rows, segment_bytes=s.batch_bytes,
                                segment_seconds=s.batch_seconds)
-            self.store = Store(url, wait_seconds=s.store_wait_seconds)
-            layout = Layout.from_env(url.database)
-            layout = Layout(layout.database, layout.cluster, layout.ttl_days, s.refresh_seconds)
-            applied = migrate(self.store.client, layout)
+            self.store = Store(url, s.admin_limits(), wait_seconds=s.store_wait_seconds)
+            applied = migrate(self.store.client, Layout.from_settings(s))
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             self.writer = Writer(self.spool, self.store, COLUMNS, self.metrics)
@@ -216,6 +158,10 @@ class Collector:
     def flush(self, timeout: float = 30.0) -> bool:
         """Write everything acknowledged so far to the store; True when done within `timeout`."""
         return self.writer is not None and self.writer.flush(timeout)
+
+    def refreshed(self) -> None:
+        """After an admin refresh: /metrics shows the new values at once."""
+        self.model_health.reload(self.store.client, self.store.database)
 
     def _finish_analytics(self) -> None:
         """After ClickHouse's scheduled refreshes, fill what SQL cannot (p-values, corrections).
@@ -294,8 +240,9 @@ class Collector:
         scheme, _, given = (header or "").strip().partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
-    def ingest(self, signal: str, body: bytes, content_type: str) -> tuple[int, str]:
-        """Decode, check and spool one request durably; returns (rejected count, message).
+    def ingest(self, signal: Signal, body: bytes, content_type: str) -> tuple[int, str]:
+        """Decode, check and spool one request of `signal` (ingest.signals) durably; returns
+        (rejected count, message).
 
         Raises BadRequest for an undecodable body and Busy while starting or stopping, or when the
         spool cannot take it.
@@ -304,19 +251,14 @@ class Collector:
         if spool is None or not self.ready.is_set():
             raise Busy("the collector is starting or stopping; retry later")
         request = parse(signal, body, content_type)
-        if signal == "metrics":
-            points = count_data_points(request)
-            if not points:
-                return 0, ""
-            return points, ("heron stores logs and traces only: metric data points are not kept; "
-                            "send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")
-        convert = log_rows if signal == "logs" else trace_rows
-        converted = convert(request, self.settings.limits, time.time_ns())
-        table, _ = TABLES[signal]
-        self.metrics.received.labels(signal).inc(len(converted.rows) + converted.rejected)
+        converted = signal.rows(request, self.limits, time.time_ns())
+        if signal.table is None:  # answered, not kept: nothing to count or spool
+            return converted.rejected, converted.error_message
+        table = signal.table
+        self.metrics.received.labels(signal.name).inc(len(converted.rows) + converted.rejected)
         for reason, count in converted.reasons.items():
-            self.metrics.rejected.labels(signal, reason).inc(count)
-        digest = hashlib.blake2b(body, digest_size=16, person=signal.encode()).digest()
+            self.metrics.rejected.labels(signal.name, reason).inc(count)
+        digest = hashlib.blake2b(body, digest_size=16, person=signal.name.encode()).digest()
         try:
             sequence = spool.append([(table, converted.rows)], digest)
             spool.wait_durable(sequence, DURABLE_TIMEOUT_S)

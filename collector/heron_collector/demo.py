@@ -182,7 +182,7 @@ def evaluate_alerts(client: Any, rules: list, channels: dict, times: Sequence[dt
 
 # --- the summary, read from the views -----------------------------------------------------------
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    from .cli import print_table
+    from .table import print_table
 
     print_table(columns, rows)
     say()
@@ -368,7 +368,8 @@ def run(data_dir: str, report_path: str, day_seconds: int, calls_per_day: int, r
 
     from . import analytics, status
     from .alerts.channels import channels_from_config
-    from .collector import Collector, Settings
+    from .collector import Collector
+    from .settings import Settings
     from .webhook_sink import WebhookSink, new_secret
 
     bar = Progress(total=DAYS + 6)

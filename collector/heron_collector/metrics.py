@@ -8,13 +8,12 @@ after each analytics refresh, never from a query at scrape time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-if TYPE_CHECKING:
-    from .collector import Collector
+Collector = Any  # heron_collector.collector.Collector, not imported: the collector imports this module
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 

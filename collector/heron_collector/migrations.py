@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from heron import _env
+from .settings import HERON_CLUSTER, HERON_DATABASE, HERON_REFRESH_SECONDS, HERON_TTL_DAYS, Settings
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -48,23 +48,20 @@ def identifier(name: str, what: str = "identifier") -> str:
 class Layout:
     """Everything that differs between deployments of the same SQL."""
 
-    database: str = "heron"
-    cluster: str = ""
-    ttl_days: int = 0
-    refresh_seconds: int = 300
+    database: str = HERON_DATABASE.default
+    cluster: str = HERON_CLUSTER.default
+    ttl_days: int = HERON_TTL_DAYS.default
+    refresh_seconds: int = HERON_REFRESH_SECONDS.default
     # True: refreshable views are created EMPTY, not refreshed at creation (stores that tests
     # fill and refresh themselves; a deployment wants its views computed at once)
     empty_views: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, database: str | None = None) -> Layout:
-        return cls(
-            database=database or _env.HERON_DATABASE.get(),
-            cluster=_env.HERON_CLUSTER.get(),
-            ttl_days=_env.HERON_TTL_DAYS.get(),
-            refresh_seconds=_env.HERON_REFRESH_SECONDS.get(),
-        )
+    def from_settings(cls, settings: Settings) -> Layout:
+        """The deployment's layout; the database is the store URL's (a database in its path wins)."""
+        return cls(database=settings.store_url().database, cluster=settings.cluster, ttl_days=settings.ttl_days,
+                   refresh_seconds=settings.refresh_seconds)
 
     def values(self) -> dict[str, str]:
         db = identifier(self.database, "database")

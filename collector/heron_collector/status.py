@@ -143,7 +143,7 @@ def table_rows(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
 
 
 def print_status(source: Any, database: str) -> None:
-    from .cli import print_table
+    from .table import print_table
 
     rows = read(source, database)
     if not rows:

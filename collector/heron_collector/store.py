@@ -11,51 +11,17 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from heron import _env
+from .settings import StoreURL
 
 log = logging.getLogger("heron.collector")
 
 
 class StoreError(RuntimeError):
     """The store could not be opened; the message says why and what to change."""
-
-
-@dataclass(frozen=True)
-class StoreURL:
-    url: str
-    embedded: bool
-    database: str
-    path: str = ""  # embedded: absolute directory of the chDB data
-
-    def redacted(self) -> str:
-        """The URL without its password, fit for logs."""
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
-
-
-def resolve_url(url: str | None = None, data_dir: str | None = None, database: str | None = None) -> StoreURL:
-    """Where the data lives: the explicit URL, else HERON_CLICKHOUSE_URL, else chdb under the data dir."""
-    url = url or _env.HERON_CLICKHOUSE_URL.get()
-    if not url:
-        base = os.path.abspath(data_dir or _env.HERON_DATA_DIR.get())
-        url = "chdb://" + os.path.join(base, "chdb")
-    parts = urlsplit(url)
-    if parts.scheme == "chdb":
-        path = os.path.abspath(os.path.expanduser(unquote(parts.netloc + parts.path)))
-        return StoreURL(url="chdb://" + path, embedded=True, database=database or _env.HERON_DATABASE.get(), path=path)
-    if parts.scheme in ("http", "https"):
-        db = parts.path.strip("/") or database or _env.HERON_DATABASE.get()
-        return StoreURL(url=url, embedded=False, database=db)
-    raise StoreError(
-        f"HERON_CLICKHOUSE_URL={url!r} has scheme {parts.scheme!r}; use chdb:///abs/path (embedded) "
-        "or http(s)://user:password@host:8123/database (a ClickHouse server)"
-    )
 
 
 def connect(store: StoreURL, settings: dict | None = None):
@@ -239,10 +205,11 @@ class LockedClient:
 class Store:
     """The store a collector or CLI holds: its URL, database and a lock-guarded client."""
 
-    def __init__(self, url: StoreURL, client=None, wait_seconds: float = 0.0) -> None:
+    def __init__(self, url: StoreURL, reader_limits: Mapping[str, Any], client=None, wait_seconds: float = 0.0) -> None:
         import threading
 
         self.url = url
+        self.reader_limits = dict(reader_limits)  # the read-only session's (Settings.admin_limits())
         self.database = url.database
         self._lock = threading.RLock()
         raw = client if client is not None else connect_waiting(url, wait_seconds)
@@ -259,13 +226,7 @@ class Store:
         if self._reader is None:
             import threading
 
-            limits = {
-                "max_execution_time": _env.HERON_ADMIN_MAX_SECONDS.get(),
-                "max_memory_usage": _env.HERON_ADMIN_MAX_MEMORY_BYTES.get(),
-                "max_result_rows": _env.HERON_ADMIN_MAX_RESULT_ROWS.get(),
-                "max_result_bytes": _env.HERON_ADMIN_MAX_RESULT_BYTES.get(),
-                "result_overflow_mode": "break",
-            }
+            limits = self.reader_limits
             if self.url.embedded:
                 raw = connect(self.url)
                 for name, value in limits.items():

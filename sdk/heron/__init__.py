@@ -8,6 +8,10 @@
 Nothing needs configuring: on first use Heron reads the standard OTEL_* variables and its own
 HERON_* ones (docs/configuration.md). Nothing Heron does can change what a monitored function
 returns or raises, or make it wait on the network.
+
+`Var` is how a HERON_* variable is declared (name, default, parser, doc); it is public so that
+the collector declares its own the same way (heron_collector/settings.py), and so are the two
+variables both sides read: the accepted timestamp window.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 from . import _setup, _stats
+from ._env import HERON_MAX_FUTURE_SECONDS, HERON_MAX_PAST_DAYS, Var
 from ._monitor import monitor
 from ._observe import Observation, last_prediction_ids, log_ground_truth, observe
 from ._reference import log_reference
@@ -59,7 +64,10 @@ def stats() -> dict[str, int]:
 
 
 __all__ = [
+    "HERON_MAX_FUTURE_SECONDS",
+    "HERON_MAX_PAST_DAYS",
     "Observation",
+    "Var",
     "__version__",
     "configure",
     "flush",

@@ -1,4 +1,5 @@
-"""Heron's settings: the HERON_* environment (heron._env) overridden by heron.configure(...).
+"""Heron's settings: the HERON_* environment (heron._env) overridden by heron.configure(...), and
+the few standard OTEL_* variables Heron reads itself (the OpenTelemetry SDK reads the rest).
 
 A bad value in the environment warns and falls back to its default (heron._env.Var); a bad value
 passed to configure() raises ValueError naming the argument, its type and the fix.
@@ -110,3 +111,14 @@ def _check(name: str, value: Any) -> None:
         isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
     ):
         raise bad("a positive number of seconds")
+
+
+def otel_protocol(signal: str) -> str | None:
+    """OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL; None when neither is set."""
+    return (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
+            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or None)
+
+
+def otel_is_set(name: str) -> bool:
+    """Whether the standard variable `name` is set (to leave its setting to the OpenTelemetry SDK)."""
+    return bool(os.environ.get(name))

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import _record, _setup, _stats
+from . import _env, _record, _setup, _stats
 
 TASKS = ("binary_classification", "multiclass_classification", "regression", "")
 _FRAMEWORKS = {  # import name → distribution name
@@ -65,9 +65,9 @@ def check_task(task: str | None) -> str:
 
 
 def _git_sha() -> str:
-    for var in ("HERON_GIT_SHA", "GIT_SHA", "GIT_COMMIT", "SOURCE_VERSION", "GITHUB_SHA"):
-        if os.environ.get(var):
-            return os.environ[var][:40]
+    sha = _env.git_sha_from_environment()
+    if sha:
+        return sha
     main = sys.modules.get("__main__")
     start = Path(getattr(main, "__file__", None) or os.getcwd()).resolve()
     for d in [start, *start.parents]:

@@ -17,7 +17,6 @@ import atexit
 import collections
 import copy
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +25,7 @@ from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import SeverityNumber
 
 from . import _delivery, _record, _stats
-from ._config import Settings
+from ._config import Settings, otel_is_set, otel_protocol
 from ._privacy import Policy
 
 _log = logging.getLogger("heron")
@@ -335,8 +334,7 @@ def _is_proxy(provider: Any) -> bool:
 def protocol_for(signal: str, s: Settings) -> str:
     proto = (
         s.protocol
-        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or otel_protocol(signal)
         or "http/protobuf"
     ).strip()
     if proto == "http/json":
@@ -397,9 +395,9 @@ EXPORT_BATCH_SIZE = 2_048
 
 def _queue(prefix: str) -> dict[str, int]:
     out = {}
-    if not os.environ.get(f"OTEL_{prefix}_MAX_QUEUE_SIZE"):
+    if not otel_is_set(f"OTEL_{prefix}_MAX_QUEUE_SIZE"):
         out["max_queue_size"] = QUEUE_SIZE
-    if not os.environ.get(f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"):
+    if not otel_is_set(f"OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"):
         out["max_export_batch_size"] = EXPORT_BATCH_SIZE
     return out
 

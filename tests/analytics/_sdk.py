@@ -19,8 +19,8 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import heron
-from heron_collector.limits import Limits
-from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
+from heron_collector.ingest.limits import Limits
+from heron_collector.ingest.rows import LOG_COLUMNS, log_rows
 
 from ..conftest import reset_sdk
 

@@ -27,8 +27,8 @@ from scipy import stats
 
 import heron
 from heron_collector.analytics import refresh
-from heron_collector.limits import Limits
-from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
+from heron_collector.ingest.limits import Limits
+from heron_collector.ingest.rows import LOG_COLUMNS, log_rows
 
 from ..conftest import reset_sdk
 from ._data import drift_rows, hour_start, insert_predictions

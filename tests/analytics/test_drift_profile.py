@@ -133,7 +133,7 @@ def test_prediction_and_label_summaries_of_an_uploaded_profile_are_compared(stor
     its prediction and label summaries must meet the windows' predictions and labels."""
     import json
 
-    from heron_collector.otlp_rows import LOG_COLUMNS
+    from heron_collector.ingest.rows import LOG_COLUMNS
 
     rng = np.random.default_rng(5)
     ref_num, ref_cat = _data(rng, N_REF)

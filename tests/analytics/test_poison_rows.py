@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from heron_collector.analytics import refresh, view_status
-from heron_collector.otlp_rows import LOG_COLUMNS
+from heron_collector.ingest.rows import LOG_COLUMNS
 
 from ._data import hour_start, insert_reference
 

@@ -57,8 +57,8 @@ def test_heron_sql_refuses_writes_with_a_clear_error(collector_process):
 
 def test_a_wrong_data_dir_beside_a_running_collector_is_told_to_pass_the_collectors(collector_process, tmp_path):
     _, data_dir = collector_process
-    from heron_collector.access import state_path
-    from heron_collector.store import resolve_url
+    from heron_collector.admin.access import state_path
+    from heron_collector.settings import resolve_url
 
     with open(state_path(resolve_url(data_dir=str(data_dir)))) as f:
         admin = json.load(f)["admin"]

@@ -1,5 +1,5 @@
 """docker-compose.yml, the Dockerfile, Grafana's provisioning and the official collector's config
-agree with each other and with the collector's own settings (heron._env) and schema (queries/).
+agree with each other and with the collector's own settings (heron_collector.settings) and schema (queries/).
 
 No Docker engine runs here: these read the files as Compose, Grafana and the OpenTelemetry
 Collector read them (YAML), and check what a `docker compose up` would trip over — an unpinned
@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from heron import __version__, _env
+from heron import __version__
+from heron_collector import settings as collector_settings
 from heron_collector.collector import Settings, check_exposure
 
 ROOT = Path(__file__).parents[2]
@@ -27,7 +28,7 @@ OTELCOL = ROOT / "collector" / "otelcol-config.yaml"
 # Written on another branch; the lead merges both. Checked when present.
 DASHBOARDS = ("heron-models-overview.json", "heron-model-detail.json")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
-VARS = {v.name: v for v in _env.ALL}
+VARS = {v.name: v for v in collector_settings.ALL}
 
 
 def load(path: Path) -> dict:
@@ -128,7 +129,7 @@ def test_collector_environment_and_ports_match_its_settings(compose):
     collector, clickhouse = services["collector"], services["clickhouse"]
     env = environment(collector)
     unknown = [name for name in env if name.startswith("HERON_") and name not in VARS]
-    assert unknown == [], f"not Heron settings (sdk/heron/_env.py): {unknown}"
+    assert unknown == [], f"not collector settings (heron_collector/settings.py): {unknown}"
     for name, value in env.items():
         if name in VARS and "${" not in value:
             assert VARS[name].parse(value) is not None, name  # raises on a value the collector would refuse
@@ -151,7 +152,7 @@ def test_collector_environment_and_ports_match_its_settings(compose):
     parts = urlsplit(url.url)
     assert not url.embedded and parts.hostname == "clickhouse" and parts.hostname in services
     assert str(parts.port) in clickhouse["expose"]
-    assert url.database == _env.HERON_DATABASE.default == "heron"
+    assert url.database == collector_settings.HERON_DATABASE.default == "heron"
     assert parts.username == environment(clickhouse)["CLICKHOUSE_USER"]
     assert "${CLICKHOUSE_PASSWORD" in env["HERON_CLICKHOUSE_URL"] and "${CLICKHOUSE_PASSWORD:?" in \
         environment(clickhouse)["CLICKHOUSE_PASSWORD"]
@@ -191,7 +192,7 @@ def test_otelcol_writes_the_tables_and_database_heron_creates(compose):
     exporter = config["exporters"]["clickhouse"]
     schema = "\n".join(p.read_text() for p in sorted((ROOT / "queries" / "schema").glob("*.sql")))
     tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS \{\{db\}\}\.(\w+)", schema))
-    assert exporter["database"] == _env.HERON_DATABASE.default == "heron"
+    assert exporter["database"] == collector_settings.HERON_DATABASE.default == "heron"
     assert {exporter["logs_table_name"], exporter["traces_table_name"]} == {"otel_logs", "otel_traces"} <= tables
     assert exporter["create_schema"] is False, "Heron's migrations own the schema"
     endpoint = urlsplit(exporter["endpoint"])

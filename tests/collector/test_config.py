@@ -94,7 +94,7 @@ def test_the_cli_sets_through_a_running_collector_and_on_its_own(collector_proce
     assert heron("config", "set", "--model", "fraud", "--data-dir", str(alone), "window_seconds=900").returncode == 0
     import clickhouse_connect
 
-    from heron_collector.otlp_rows import LOG_COLUMNS
+    from heron_collector.ingest.rows import LOG_COLUMNS
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{alone / 'chdb'}")
     try:

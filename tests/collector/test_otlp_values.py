@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from opentelemetry.proto.common.v1 import common_pb2
 
-from heron_collector.otlp_rows import hex_id
-from heron_collector.otlp_values import as_string, go_float
+from heron_collector.ingest.rows import hex_id
+from heron_collector.ingest.values import as_string, go_float
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from heron_collector.otlp_rows import LOG_COLUMNS
+from heron_collector.ingest.rows import LOG_COLUMNS
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from heron_collector import cli, demo, status
-from heron_collector.access import Remote, open_access
-from heron_collector.store import resolve_url
+from heron_collector import cli, demo, status, table
+from heron_collector.admin.access import Remote, open_access
+from heron_collector.settings import resolve_url
 
 from ..conftest import open_demo_store
 
@@ -82,7 +82,7 @@ def test_status_lists_every_model_with_the_views_values(demo_data_dir, tmp_path)
         assert rows[("churn", "2")]["last_prediction"] is None
 
         out = io.StringIO()
-        cli.print_table(status.COLUMNS, status.table_rows(list(rows.values())), out=out)
+        table.print_table(status.COLUMNS, status.table_rows(list(rows.values())), out=out)
         lines = out.getvalue().splitlines()
         assert len(lines) == 2 + len(rows) and "\x1b" not in out.getvalue()
         assert any(line.split()[:3] == ["fraud\\n\\x1b[2J", "v\\t1", "ok"] for line in lines), lines
@@ -94,7 +94,7 @@ def test_the_cli_prints_the_same_status_directly_and_through_the_admin_endpoint(
     client = open_demo_store(demo_data_dir, tmp_path)
     try:
         expected = io.StringIO()
-        cli.print_table(status.COLUMNS, status.table_rows(status.read(client, "heron")), out=expected)
+        table.print_table(status.COLUMNS, status.table_rows(status.read(client, "heron")), out=expected)
     finally:
         client.close()
     data_dir = os.path.join(tmp_path, "demo-store")

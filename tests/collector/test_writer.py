@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from heron_collector.spool import Spool, SpoolFull
-from heron_collector.writer import DEAD_LETTER_TABLE, Writer
+from heron_collector.ingest.spool import Spool, SpoolFull
+from heron_collector.ingest.writer import DEAD_LETTER_TABLE, Writer
 
 COLUMNS = {"t": ("x",), "u": ("y",), DEAD_LETTER_TABLE: ("target", "error", "row")}
 
@@ -187,7 +187,7 @@ def test_group_commit_one_fsync_covers_concurrent_requests(tmp_path, monkeypatch
 
 
 def test_two_spools_cannot_share_a_directory(tmp_path):
-    from heron_collector.spool import SpoolError
+    from heron_collector.ingest.spool import SpoolError
 
     first = spool_at(tmp_path)
     with pytest.raises(SpoolError, match=f"in use by another collector \\(pid {os.getpid()}\\)"):

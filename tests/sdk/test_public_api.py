@@ -20,7 +20,8 @@ from heron import _env, _setup
 
 def test_exported_names_are_pinned():
     assert heron.__all__ == [
-        "Observation", "__version__", "configure", "flush", "last_prediction_ids", "log_ground_truth",
+        "HERON_MAX_FUTURE_SECONDS", "HERON_MAX_PAST_DAYS", "Observation", "Var", "__version__", "configure",
+        "flush", "last_prediction_ids", "log_ground_truth",
         "log_reference", "monitor", "observe", "register_model", "shutdown", "stats",
     ]
     for name in heron.__all__:

@@ -12,8 +12,8 @@ import pandas as pd
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
 import heron
-from heron_collector.limits import Limits
-from heron_collector.otlp_rows import LOG_COLUMNS, log_rows
+from heron_collector.ingest.limits import Limits
+from heron_collector.ingest.rows import LOG_COLUMNS, log_rows
 
 COLUMNS = "prediction_id, numeric, categorical, prediction, prediction_value, score, probabilities, batch_rows, " \
           "trace_id, span_id"

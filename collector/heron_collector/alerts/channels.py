@@ -24,14 +24,15 @@ import datetime as dt
 import hashlib
 import hmac
 import math
-import os
 import re
 import time
 import urllib.parse
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..settings import rules_environment
 from .delivery import (
     DEFAULT_BACKOFF_S,
     DEFAULT_MAX_BACKOFF_S,
@@ -348,7 +349,7 @@ _REQUIRED = {"slack": ("url",), "pagerduty": ("routing_key",), "webhook": ("url"
              "airflow": ("url", "dag_id")}
 
 
-def _expand(name: str, key: str, value: Any, environ: dict[str, str] | os._Environ) -> Any:
+def _expand(name: str, key: str, value: Any, environ: Mapping[str, str]) -> Any:
     """`${VAR}` inside a string is read from the environment; an unset variable is an error that
     names the variable, never its value."""
     if isinstance(value, dict):
@@ -448,12 +449,12 @@ def _check(name: str, kind: str, extra: dict[str, str]) -> None:
             raise ChannelError(f"channel {name!r}: password needs username; add username: ...")
 
 
-def channels_from_config(config: dict[str, dict], environ: dict[str, str] | None = None) -> dict[str, Channel]:
+def channels_from_config(config: dict[str, dict], environ: Mapping[str, str] | None = None) -> dict[str, Channel]:
     """Channels by name from their settings; raises ChannelError naming the channel, the key and
     the fix. `${VAR}` in any string value is read from `environ` (default: the process's)."""
     if not isinstance(config, dict):
         raise ChannelError(f"channels must be a mapping of name to settings, got {type(config).__name__}")
-    env = os.environ if environ is None else environ
+    env = rules_environment() if environ is None else environ
     channels = {}
     for name, raw in config.items():
         if not isinstance(name, str) or not name:

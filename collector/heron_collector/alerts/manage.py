@@ -52,8 +52,9 @@ def recent(client: Any, database: str, since: str = "24h", model: str = "", rule
     return {"columns": list(_LISTED), "rows": [list(r) for r in rows]}
 
 
-def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
-    """{action: silence | label | recent, …}; ValueError naming the field when it is wrong."""
+def run(client: Any, database: str, request: dict[str, Any], rules_path: str = "") -> dict[str, Any]:
+    """{action: silence | label | recent | backtest, …}; ValueError naming the field when it is
+    wrong. `rules_path` is the rules file a backtest evaluates (Settings.alert_rules)."""
     db = identifier(database, "database")
     action = request.get("action")
     if action == "recent":
@@ -90,16 +91,14 @@ def run(client: Any, database: str, request: dict[str, Any]) -> dict[str, Any]:
                                    "c": str(request.get("comment") or "")})
         return {"labelled": fingerprint, "real": real}
     if action == "backtest":
-        return backtest(client, db, request)
+        return backtest(client, db, request, rules_path)
     raise ValueError(f"unknown alerts action {action!r}; expected recent, silence, label or backtest")
 
 
-def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
+def backtest(client: Any, db: str, request: dict[str, Any], rules_path: str = "") -> dict[str, Any]:
     """{from, to, step, replay}: replay the analytics over the range, from one step before `from`
     (unless replay is false), then evaluate the rules in force (HERON_ALERT_RULES) at every step
     from `from` to `to`; what would have fired and when."""
-    from heron import _env
-
     from ..analytics import _replay
     from . import evaluate, rules
 
@@ -108,7 +107,7 @@ def backtest(client: Any, db: str, request: dict[str, Any]) -> dict[str, Any]:
     if request.get("replay", True):  # from one step before: the first evaluation needs the views as of `start`
         lead = int(step or min(_replay.DEFAULT_STEP_SECONDS, _replay.smallest_lookback(client, db)))
         _replay.replay(client, db, start - dt.timedelta(seconds=lead), end, step)
-    loaded, _ = rules.load(_env.HERON_ALERT_RULES.get())
+    loaded, _ = rules.load(rules_path)
     every = int(step or 3600)
     transitions = evaluate.backtest(client, db, loaded, start, end, every)
     columns = ["at", "state", "severity", "rule", "model_name", "model_version", "subject", "value", "threshold",

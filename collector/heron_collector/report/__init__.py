@@ -12,8 +12,7 @@ import os
 import tempfile
 from typing import Any
 
-from heron import _env
-
+from ..settings import HERON_DATABASE
 from . import queries, render
 from .period import PeriodError, parse_since
 from .queries import ReportError
@@ -63,7 +62,7 @@ def build(source: Any, model: str, version: str | None = None, since: str | dt.d
     or a bad `since`. Returns (html, stats: version, windows, drift rows, distributions, alerts)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     start = parse_since(since, now)
-    r = queries.Reader(source, database or _env.HERON_DATABASE.get())
+    r = queries.Reader(source, database or HERON_DATABASE.default)
     version, versions = queries.resolve_version(r, model, version)
     drift_rows = queries.drift(r, model, version, start)
     dists = []

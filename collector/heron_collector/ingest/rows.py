@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .limits import Limits, Window, attributes_problem, heron_body_problem, name_problem, too_long
-from .otlp_values import as_string, attributes
+from .values import as_string, attributes
 
 LOG_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber", "ServiceName",
@@ -49,6 +49,7 @@ class Converted:
     rejected: int = 0
     messages: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)  # rejected records per reason (metrics)
+    summary: str = ""  # said of the whole request instead of per record (a signal not kept)
 
     def reject(self, message: str, reason: str) -> None:
         self.rejected += 1
@@ -58,6 +59,8 @@ class Converted:
 
     @property
     def error_message(self) -> str:
+        if self.summary:
+            return self.summary
         if not self.rejected:
             return ""
         more = self.rejected - len(self.messages)
@@ -272,3 +275,13 @@ def count_data_points(request: Any) -> int:
                 if kind:
                     total += len(getattr(metric, kind).data_points)
     return total
+
+
+def metric_points(request: Any, limits: Limits, now_ns: int) -> Converted:
+    """ExportMetricsServiceRequest → no rows: Heron keeps logs and traces only, so every data point
+    is reported back by partial success, and an empty request gets a plain success."""
+    points = count_data_points(request)
+    if not points:
+        return Converted()
+    return Converted(rejected=points, summary="heron stores logs and traces only: metric data points are not "
+                                              "kept; send metrics to your metrics backend (OTEL_METRICS_EXPORTER)")

@@ -20,19 +20,19 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from . import admin
-from .otlp_decode import JSON, PROTOBUF, BadRequest, TooLarge, decompress, media_type, response
+from ..admin import operations as admin
+from .decode import JSON, PROTOBUF, decompress, media_type, response
+from .errors import RETRY_AFTER_S, BadRequest, Busy, TooLarge
+from .signals import BY_HTTP_PATH, Signal
 
-if TYPE_CHECKING:
-    from .collector import Collector
+Collector = Any  # heron_collector.collector.Collector, not imported: the collector imports this module
 
 log = logging.getLogger("heron.collector")
-PATHS = {"/v1/logs": "logs", "/v1/traces": "traces", "/v1/metrics": "metrics"}
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
 UNAUTHORIZED_ADMIN = ("missing or wrong bearer token: the collector requires one; set HERON_COLLECTOR_TOKEN "
                       "to the collector's token (sent as Authorization: Bearer …)")
@@ -101,7 +101,7 @@ class App:
             if path == "/livez":
                 return _json(200, {"status": "alive", "uptime_s": collector.health()["uptime_s"]})
             if path == "/metrics":
-                from .metrics import CONTENT_TYPE
+                from ..metrics import CONTENT_TYPE
 
                 return _reply(200, collector.metrics.render(), CONTENT_TYPE)
             if path.startswith("/admin/") and self.admin:
@@ -110,7 +110,7 @@ class App:
                 query = scope.get("query_string", b"").decode("latin-1")
                 return await self._admin("GET", path + ("?" + query if query else ""), b"")
             return _json(404, {"error": self._no_route(method, path)})
-        signal = None if self.admin else PATHS.get(path)
+        signal = None if self.admin else BY_HTTP_PATH.get(path)
         if method != "POST" or (signal is None and not (self.admin and path.startswith("/admin/"))):
             return _json(404, {"error": self._no_route(method, path)}, {"connection": "close"})
         if not collector.authorized(headers.get("authorization")):
@@ -131,15 +131,13 @@ class App:
 
     def _no_route(self, method: str, path: str) -> str:
         if self.admin:
-            return (f"no admin route {method} {path}; try POST /admin/sql, POST /admin/refresh, GET /admin/views "
-                    "(OTLP is on HERON_OTLP_HTTP)")
+            return f"no admin route {method} {path}; try {admin.route_hints()} (OTLP is on HERON_OTLP_HTTP)"
         if path.startswith("/admin/"):
             return f"the admin endpoint is not on the OTLP port: it listens on {self.collector.admin_address}"
-        return f"no route {method} {path}; OTLP/HTTP takes POST /v1/logs, /v1/traces or /v1/metrics"
+        *paths, last = BY_HTTP_PATH
+        return f"no route {method} {path}; OTLP/HTTP takes POST {', '.join(paths)} or {last}"
 
-    def _ingest(self, signal: str, raw: bytes, headers: dict[str, str], content_type: str) -> Reply:
-        from .collector import RETRY_AFTER_S, Busy
-
+    def _ingest(self, signal: Signal, raw: bytes, headers: dict[str, str], content_type: str) -> Reply:
         collector, outcome = self.collector, "ok"
         try:
             body = decompress(raw, headers.get("content-encoding", ""), collector.settings.max_body_bytes)
@@ -154,7 +152,7 @@ class App:
             outcome = "busy"
             return _status(503, code_pb2.UNAVAILABLE, str(exc), content_type, {"retry-after": str(RETRY_AFTER_S)})
         finally:
-            collector.metrics.requests.labels("http", signal, outcome).inc()
+            collector.metrics.requests.labels("http", signal.name, outcome).inc()
         kind = JSON if media_type(content_type) == JSON else PROTOBUF
         return _reply(200, response(signal, rejected, message, kind), kind)
 

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import logging
 from concurrent import futures
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from .otlp_decode import PROTOBUF, BadRequest, response
+from .decode import PROTOBUF, response
+from .errors import RETRY_AFTER_S, BadRequest, Busy
+from .signals import SIGNALS, Signal
 
-if TYPE_CHECKING:
-    from .collector import Collector
+Collector = Any  # heron_collector.collector.Collector, not imported: the collector imports this module
 
 log = logging.getLogger("heron.collector")
-SERVICES = {
-    "logs": "opentelemetry.proto.collector.logs.v1.LogsService",
-    "traces": "opentelemetry.proto.collector.trace.v1.TraceService",
-    "metrics": "opentelemetry.proto.collector.metrics.v1.MetricsService",
-}
 
 
 def _retry_metadata(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]:
@@ -40,9 +36,7 @@ def _retry_metadata(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]
             ("google.rpc.retryinfo-bin", info.SerializeToString()))
 
 
-def _handler(collector: Collector, signal: str):
-    from .collector import RETRY_AFTER_S, Busy
-
+def _handler(collector: Collector, signal: Signal):
     def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
         metadata = dict(context.invocation_metadata())
         outcome = "ok"
@@ -62,7 +56,7 @@ def _handler(collector: Collector, signal: str):
                 context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             return response(signal, rejected, message, PROTOBUF)
         finally:
-            collector.metrics.requests.labels("grpc", signal, outcome).inc()
+            collector.metrics.requests.labels("grpc", signal.name, outcome).inc()
 
     return grpc.unary_unary_rpc_method_handler(export)  # raw bytes in and out
 
@@ -77,8 +71,8 @@ def start_grpc(collector: Collector, address: str) -> tuple[grpc.Server, str]:
         maximum_concurrent_rpcs=threads * 8,
     )
     handlers: list[Any] = [
-        grpc.method_handlers_generic_handler(service, {"Export": _handler(collector, signal)})
-        for signal, service in SERVICES.items()
+        grpc.method_handlers_generic_handler(signal.grpc_service, {signal.grpc_method: _handler(collector, signal)})
+        for signal in SIGNALS.values()
     ]
     server.add_generic_rpc_handlers(handlers)
     tls = collector.settings.tls()

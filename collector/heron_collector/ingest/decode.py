@@ -14,25 +14,11 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-SIGNALS = {
-    "logs": (logs_service_pb2.ExportLogsServiceRequest, logs_service_pb2.ExportLogsServiceResponse),
-    "traces": (trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse),
-    "metrics": (metrics_service_pb2.ExportMetricsServiceRequest, metrics_service_pb2.ExportMetricsServiceResponse),
-}
+from .errors import BadRequest, TooLarge
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-
-
-class BadRequest(ValueError):
-    """The body cannot be decoded (HTTP 400); the message names the problem."""
-
-
-class TooLarge(ValueError):
-    """The body, or what it decompresses to, is over the limit (HTTP 413)."""
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
@@ -60,9 +46,9 @@ def media_type(content_type: str) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def parse(signal: str, body: bytes, content_type: str) -> Any:
-    """Decode an Export*ServiceRequest from protobuf or OTLP/JSON."""
-    request_type = SIGNALS[signal][0]
+def parse(signal: Any, body: bytes, content_type: str) -> Any:
+    """Decode a signal's Export*ServiceRequest (signals.Signal.request) from protobuf or OTLP/JSON."""
+    request_type = signal.request
     kind = media_type(content_type)
     if kind == PROTOBUF:
         message = request_type()
@@ -111,20 +97,17 @@ def _hex_ids_to_base64(node: Any, path: str = "") -> None:
             _hex_ids_to_base64(item, f"{path[:-1]}[{i}].")
 
 
-REJECTED_FIELD = {"logs": "rejected_log_records", "traces": "rejected_spans", "metrics": "rejected_data_points"}
-
-
-def partial_success(reply: Any, signal: str, rejected: int, message: str) -> Any:
+def partial_success(reply: Any, signal: Any, rejected: int, message: str) -> Any:
     """Fill an Export*ServiceResponse's partial_success when something was rejected or worth saying."""
     if rejected or message:
-        setattr(reply.partial_success, REJECTED_FIELD[signal], rejected)
+        setattr(reply.partial_success, signal.rejected_field, rejected)
         reply.partial_success.error_message = message
     return reply
 
 
-def response(signal: str, rejected: int = 0, message: str = "", content_type: str = PROTOBUF) -> bytes:
-    """The encoded Export*ServiceResponse, in the request's encoding."""
-    reply = partial_success(SIGNALS[signal][1](), signal, rejected, message)
+def response(signal: Any, rejected: int = 0, message: str = "", content_type: str = PROTOBUF) -> bytes:
+    """The encoded Export*ServiceResponse of a signal (signals.Signal), in the request's encoding."""
+    reply = partial_success(signal.response(), signal, rejected, message)
     if media_type(content_type) == JSON:
         return json_format.MessageToJson(reply, indent=None).encode()
     return reply.SerializeToString()

@@ -10,13 +10,20 @@ objects (no bare NaN/Infinity) whose `ts` values lie in the same window.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-from heron import _env
+from ..settings import (
+    HERON_MAX_FUTURE_SECONDS,
+    HERON_MAX_LOG_BODY_BYTES,
+    HERON_MAX_NAME_BYTES,
+    HERON_MAX_PAST_DAYS,
+    HERON_MAX_VALUE_BYTES,
+    Settings,
+)
 
 NS = 1_000_000_000
 INT64_MAX = (1 << 63) - 1
@@ -32,11 +39,15 @@ def _when(ns: int) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    max_name_bytes: int = field(default_factory=_env.HERON_MAX_NAME_BYTES.get)
-    max_value_bytes: int = field(default_factory=_env.HERON_MAX_VALUE_BYTES.get)
-    max_body_bytes: int = field(default_factory=_env.HERON_MAX_LOG_BODY_BYTES.get)
-    max_past_days: float = field(default_factory=_env.HERON_MAX_PAST_DAYS.get)
-    max_future_seconds: float = field(default_factory=_env.HERON_MAX_FUTURE_SECONDS.get)
+    max_name_bytes: int = HERON_MAX_NAME_BYTES.default
+    max_value_bytes: int = HERON_MAX_VALUE_BYTES.default
+    max_body_bytes: int = HERON_MAX_LOG_BODY_BYTES.default
+    max_past_days: float = HERON_MAX_PAST_DAYS.default
+    max_future_seconds: float = HERON_MAX_FUTURE_SECONDS.default
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(s.max_name_bytes, s.max_value_bytes, s.max_log_body_bytes, s.max_past_days, s.max_future_seconds)
 
     def window(self, now_ns: int | None = None) -> Window:
         now_ns = time.time_ns() if now_ns is None else now_ns

@@ -1,0 +1,1 @@
+"""OTLP in, rows out: the receivers (HTTP, gRPC), decoding, row building, limits, the spool and the writer."""
