@@ -457,9 +457,11 @@ def prepare(data_dir: str, retained: int, insert_sample: int, refresh_seconds: i
 
 
 def _views_line(before: dict, after: dict) -> str:
+    """The views that ran between two view_times(): their engine seconds in all, and the slowest."""
     ran = sorted(((ms, view) for view, (when, ms) in after.items() if before.get(view, ("",))[0] != when),
                  reverse=True)
-    return ", ".join(f"{view.removesuffix('_mv')} {ms / 1000:.1f}" for ms, view in ran[:6])
+    return (f"{len(ran)} views, {sum(ms for ms, _ in ran) / 1000:.1f} s in the engine; slowest (s): "
+            + ", ".join(f"{view.removesuffix('_mv')} {ms / 1000:.1f}" for ms, view in ran[:6]))
 
 
 def scale(args: argparse.Namespace, workdir: str) -> None:
@@ -497,7 +499,7 @@ def scale(args: argparse.Namespace, workdir: str) -> None:
                 views = collector.view_times()
                 refresh_s = collector.refresh()
                 after = collector.view_times()
-                print(f"refresh --wait {refresh_s:.2f} s; slowest views (s): {_views_line(views, after)}", flush=True)
+                print(f"refresh --wait {refresh_s:.2f} s; {_views_line(views, after)}", flush=True)
                 new_ref = step("reference", collector.endpoint, "3")
                 deadline = time.monotonic() + 300
                 while not collector.sql(f"SELECT count() FROM heron.ml_reference WHERE reference_id = "
@@ -508,7 +510,7 @@ def scale(args: argparse.Namespace, workdir: str) -> None:
                 time.sleep(2)  # its profile and PCA fit are in the same request; let the writer land them
                 cold_s = collector.refresh()
                 cold = collector.view_times()
-                print(f"cold refresh --wait {cold_s:.2f} s; slowest views (s): {_views_line(after, cold)}", flush=True)
+                print(f"cold refresh --wait {cold_s:.2f} s; {_views_line(after, cold)}", flush=True)
                 peak = collector.peak_mb()
             finally:
                 collector.stop()
