@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers: every test has its own store and ports; a module's tests share a worker.
 TEST_WORKERS ?= 3
 
-.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-prometheus bench-demo bench-dashboards bench-http-servers lint fmt clean
+.PHONY: test demo bench bench-ingest bench-soak bench-sdk bench-drift bench-analytics bench-prometheus bench-demo bench-dashboards bench-http-servers lint fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ bench-demo: $(STAMP)
 EVIDENTLY_PYTHON ?=
 bench-drift: $(STAMP)
 	$(PY) benchmarks/drift.py --rows 1000000 10000000 $(if $(EVIDENTLY_PYTHON),--evidently-python $(EVIDENTLY_PYTHON))
+
+# One refresh of every view through a running collector at 1M and 10M retained rows (25 features, 100k new
+# rows per refresh), the cold refresh after a new reference, the insert-time views' cost per row, the collector's
+# peak; BENCH_ANALYTICS_ARGS="--sustained --minutes 3" for the sustained run (5,000 predictions/s, 60 s refresh).
+BENCH_ANALYTICS_ARGS ?= --retained 1000000 10000000
+bench-analytics: $(STAMP)
+	$(PY) benchmarks/analytics_scale.py $(BENCH_ANALYTICS_ARGS)
 
 # A /metrics scrape of the cached model-health gauges against the one query that fills them.
 bench-prometheus: $(STAMP)
