@@ -121,11 +121,15 @@ def test_purging_ids_with_the_cli_through_a_running_collector(collector_process)
     url, data_dir = collector_process
     records = [prediction("erase-me", model="m"), prediction("keep-me", model="m"), prediction("other", model="m")]
     assert post(url.removeprefix("http://"), "/v1/logs", logs_request(*records).SerializeToString())[0] == 200
-    time.sleep(1)
 
     def heron(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*HERON_CLI, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
                               timeout=300)
+
+    deadline = time.monotonic() + 120  # bounds a failure only: the three rows are stored before the purge
+    while heron("sql", "--format", "tsv", "SELECT count() FROM heron.ml_predictions").stdout.split() != ["3"]:
+        assert time.monotonic() < deadline, "the three predictions were never stored"
+        time.sleep(0.2)
 
     dry = heron("purge", "--model", "m", "--id", "erase-me")
     assert dry.returncode == 0 and "dry run" in dry.stderr
