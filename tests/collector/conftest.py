@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heron_collector.collector import Collector, Settings
+from heron_collector.migrations import Layout
 
 
 def local_settings(data_dir, **overrides) -> Settings:
@@ -16,8 +17,10 @@ def local_settings(data_dir, **overrides) -> Settings:
 
 
 @pytest.fixture
-def collector(tmp_path):
+def collector(tmp_path, migrated_copy):
+    """A collector over a copy of a migrated store (tests/conftest.py, migrated_copy)."""
     settings = local_settings(tmp_path, max_body_bytes=4 * 1024 * 1024, batch_rows=5_000)
+    migrated_copy(tmp_path, Layout.from_settings(settings))
     with Collector(settings) as running:
         yield running
 
