@@ -17,7 +17,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI
 from ._otlp import batch, logs_request, post
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 REFUSED = {
     "into outfile": ("SELECT 1 INTO OUTFILE '{path}' TRUNCATE", "INTO OUTFILE"),
@@ -101,12 +101,12 @@ def running(collector, marker: str) -> bool:
         "'system.processes') = 0", parameters={"m": marker}).result_rows[0][0] > 0
 
 
-def test_a_query_over_the_time_limit_is_stopped_by_it_and_ingestion_goes_on(tmp_path, monkeypatch):
+def test_a_query_over_the_time_limit_is_stopped_by_it_and_ingestion_goes_on(tmp_path, monkeypatch, migrated_copy):
     """Causal, not a rate comparison: while the engine reports the admin query running, predictions
     are acknowledged and stored; then the query ends by its time limit, with the documented error.
     The waits below only bound how long a failure takes to show."""
     monkeypatch.setenv("HERON_ADMIN_MAX_SECONDS", "5")
-    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))) as collector:
         answer: dict = {}
         thread = threading.Thread(target=lambda: answer.update(reply=admin_post(collector, SLOW)))
         thread.start()
@@ -132,11 +132,11 @@ def test_a_query_over_the_time_limit_is_stopped_by_it_and_ingestion_goes_on(tmp_
     assert status == 400 and "HERON_ADMIN_MAX_SECONDS" in reply["error"], reply
 
 
-def test_a_non_loopback_admin_without_a_token_refuses_to_start_and_otlp_warns(tmp_path, caplog):
+def test_a_non_loopback_admin_without_a_token_refuses_to_start_and_otlp_warns(tmp_path, caplog, migrated_copy):
     with pytest.raises(ValueError, match="HERON_COLLECTOR_TOKEN"):
         Collector(local_settings(tmp_path, admin="0.0.0.0:0")).start()
     with caplog.at_level(logging.WARNING, logger="heron.collector"), \
-            Collector(local_settings(tmp_path, otlp_http="0.0.0.0:0")):
+            Collector(seeded(migrated_copy, local_settings(tmp_path, otlp_http="0.0.0.0:0"))):
         pass
     assert any("HERON_COLLECTOR_TOKEN" in r.getMessage() and "OTLP/HTTP" in r.getMessage() for r in caplog.records)
     with Collector(local_settings(tmp_path, admin="0.0.0.0:0", token="t0ken")) as guarded:

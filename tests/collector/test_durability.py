@@ -23,7 +23,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import free_port, spawn_collector, wait_ready
 from ._otlp import MODEL, admin_sql, batch, logs_request, post
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 
 class Capture:
@@ -140,13 +140,14 @@ def test_sigkill_mid_load_loses_no_acknowledged_prediction_and_duplicates_none(t
         assert process.wait(timeout=60) == 0
 
 
-def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_and_duplicate_nothing(tmp_path):
-    settings = local_settings(
+def test_a_store_outage_during_100k_predictions_then_a_stop_and_a_restart_lose_and_duplicate_nothing(
+        tmp_path, migrated_copy):
+    settings = seeded(migrated_copy, local_settings(
         tmp_path,
         batch_rows=20_000,
         batch_seconds=0.2,
         shutdown_seconds=2,
-    )
+    ))
     collector = Collector(settings).start()
     real_insert = collector.store.insert
     outage = threading.Event()

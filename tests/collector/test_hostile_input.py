@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ._otlp import batch, logs_request, partial, post, prediction
-from .conftest import local_settings, query
+from .conftest import local_settings, query, seeded
 
 POISON_NS = {"2^63": 1 << 63, "2^64-1": (1 << 64) - 1, "year 2200": 7_258_118_400 * 10**9, "1970": 1}
 
@@ -264,14 +264,14 @@ def still_open(sock: socket.socket) -> bool:
         return False
 
 
-def test_500_stalled_connections_neither_stop_senders_nor_hold_threads_and_are_closed(tmp_path):
+def test_500_stalled_connections_neither_stop_senders_nor_hold_threads_and_are_closed(tmp_path, migrated_copy):
     from heron_collector.collector import Collector
 
-    settings = local_settings(
+    settings = seeded(migrated_copy, local_settings(
         tmp_path,
         batch_seconds=0.2,
         read_timeout=5,
-    )
+    ))
     with Collector(settings) as collector:
         threads_before = threading.active_count()
         host, port = collector.http_address.split(":")
@@ -297,10 +297,10 @@ def test_500_stalled_connections_neither_stop_senders_nor_hold_threads_and_are_c
         assert landed(collector, "past-the-stall")
 
 
-def test_a_20_mb_model_name_under_the_default_request_limit_is_rejected_naming_it(tmp_path):
+def test_a_20_mb_model_name_under_the_default_request_limit_is_rejected_naming_it(tmp_path, migrated_copy):
     from heron_collector.collector import Collector
 
-    settings = local_settings(tmp_path, batch_seconds=0.1)
+    settings = seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))
     assert settings.max_body_bytes >= 64 << 20
     with Collector(settings) as collector:
         huge = logs_request(prediction("huge", model="m" * (20 << 20)), prediction("neighbour"))

@@ -16,7 +16,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI
 from ._otlp import MODEL, batch, kv, logs_request, post, prediction
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 
 def event(kind: str, body: dict, model: str, **attrs: str) -> logs_pb2.LogRecord:
@@ -73,8 +73,8 @@ def rows_of(client, model: str) -> dict[str, int]:
     return found
 
 
-def test_purging_a_model_leaves_no_row_of_it_anywhere_and_keeps_the_other(tmp_path):
-    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
+def test_purging_a_model_leaves_no_row_of_it_anywhere_and_keeps_the_other(tmp_path, migrated_copy):
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))) as collector:
         client = collector.store.client
         load(collector, "gone", 0xAB)
         load(collector, "kept", 0xCD)
