@@ -7,7 +7,10 @@ teardown; tests that need a second store at once run the collector in a subproce
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -25,17 +28,77 @@ try:
 except ImportError as exc:  # pragma: no cover - fail loudly with the fix
     raise RuntimeError(f"the tests need the embedded store: pip install -e '.[dev]' ({exc})") from exc
 
+from heron_collector.migrations import Layout, discover, migrate
+
+# -- migrated stores, copied from one template per layout ----------------------------------------
+#
+# Migrating a new store costs 2-5 s of CPU; copying a migrated one costs a tenth of one. So each
+# distinct Layout is migrated once per test run, in a subprocess (chDB holds one data path per
+# process), into a template every xdist worker copies. The template's name is a hash of the
+# layout, every migration file's checksum and chDB's version: a copy is what migrating the same
+# files with the same layout would give. The migrate a test or collector runs next on the copy
+# finds nothing to do (the `store` fixture asserts it). tests/collector/test_migrations.py
+# migrates from scratch instead.
+
+_BUILD_TEMPLATE = """
+import json, sys
+import clickhouse_connect
 from heron_collector.migrations import Layout, migrate
+client = clickhouse_connect.get_client(dsn="chdb://" + sys.argv[1])
+migrate(client, Layout(**json.loads(sys.argv[2])))
+client.close()
+"""
+
+
+def template_key(layout: Layout) -> str:
+    import chdb
+
+    parts = [json.dumps(dataclasses.asdict(layout), sort_keys=True), chdb.__version__,
+             *(f"{m.name}={m.checksum()}" for m in discover())]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def store_template(tmp_path_factory, layout: Layout) -> Path:
+    """The chDB directory of a store migrated with `layout`, built once per test run."""
+    key = template_key(layout)
+    root = run_root(tmp_path_factory) / "store-templates" / key
+    with run_lock(tmp_path_factory, f"store-template-{key}"):
+        if not (root / "ready").exists():
+            shutil.rmtree(root, ignore_errors=True)  # a build that failed half-way
+            root.mkdir(parents=True)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HERON_"))}
+            done = subprocess.run([sys.executable, "-c", _BUILD_TEMPLATE, str(root / "chdb"),
+                                   json.dumps(dataclasses.asdict(layout))],
+                                  env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                pytest.fail(f"migrating a template store failed:\n{done.stdout}\n{done.stderr}")
+            (root / "ready").write_text(key)
+    return root / "chdb"
+
+
+@pytest.fixture(scope="session")
+def migrated_copy(tmp_path_factory):
+    """`migrated_copy(data_dir, layout)`: put a copy of the migrated template for `layout` at
+    `data_dir/chdb`, where a collector or the CLI with `--data-dir data_dir` opens its store.
+    Without a layout, a collector's default one (`Layout()`, what no HERON_* variable gives)."""
+    def copy(data_dir, layout: Layout | None = None) -> Path:
+        target = Path(data_dir) / "chdb"
+        assert not target.exists(), f"{target} exists already: a copy goes into a new data dir"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(store_template(tmp_path_factory, layout or Layout()), target, symlinks=True)
+        return target
+    return copy
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, migrated_copy):
     """A migrated embedded store of its own (a test that changes the schema, or opens another
     store in this process). Closed after the test."""
-    client = clickhouse_connect.get_client(dsn=f"chdb://{os.path.join(tmp_path, 'chdb')}")
     layout = Layout(database="heron", empty_views=True)
-    migrate(client, layout)
+    path = migrated_copy(tmp_path, layout)
+    client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
     try:
+        assert migrate(client, layout) == [], "the template store is not what these migrations give"
         yield client
     finally:
         client.close()
@@ -51,8 +114,9 @@ class SharedStore:
 
     DB = "heron"
 
-    def __init__(self, root) -> None:
+    def __init__(self, root, migrated_copy=None) -> None:
         self.root = root
+        self.migrated_copy = migrated_copy  # the migrated_copy fixture: a copy instead of migrating
         self.generation = 0
         self.client = None
         self._build()
@@ -62,8 +126,12 @@ class SharedStore:
             self.client.close()
         self.generation += 1
         path = os.path.join(self.root, f"store-{self.generation}", "chdb")
+        layout = Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True)
+        if self.migrated_copy is not None:
+            self.migrated_copy(os.path.dirname(path), layout)
         self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        migrate(self.client, Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True))
+        applied = migrate(self.client, layout)
+        assert self.migrated_copy is None or applied == [], f"the template store lacked {applied}"
         self.schema = self._schema()
         self.seeds = {table: self.client.query(f"SELECT * FROM {self.DB}.`{table}`")
                       for table, engine in self.schema.items() if "MergeTree" in engine[0]
@@ -98,8 +166,8 @@ class SharedStore:
 
 
 @pytest.fixture(scope="module")
-def _module_store(tmp_path_factory):
-    shared = SharedStore(tmp_path_factory.mktemp("shared-store"))
+def _module_store(tmp_path_factory, migrated_copy):
+    shared = SharedStore(tmp_path_factory.mktemp("shared-store"), migrated_copy)
     try:
         yield shared
     finally:
@@ -155,9 +223,11 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 90) -> None
 
 
 @pytest.fixture
-def collector_process(tmp_path):
+def collector_process(tmp_path, migrated_copy):
     """`heron collector` as a user starts it: a subprocess on free loopback ports over an embedded
-    store in a temp dir, ready before the test starts. Yields (OTLP/HTTP base URL, data dir)."""
+    store in a temp dir (a copy of a migrated one), ready before the test starts. Yields (OTLP/HTTP
+    base URL, data dir)."""
+    migrated_copy(tmp_path)
     http_port, grpc_port = free_port(), free_port()
     process = spawn_collector(tmp_path, http_port, grpc_port)
     url = f"http://127.0.0.1:{http_port}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heron_collector.collector import Collector, Settings
+from heron_collector.migrations import Layout
 
 
 def local_settings(data_dir, **overrides) -> Settings:
@@ -15,9 +16,16 @@ def local_settings(data_dir, **overrides) -> Settings:
                        "clickhouse_url": "", "token": "", "batch_seconds": 0.2, **overrides})
 
 
+def seeded(migrated_copy, settings: Settings) -> Settings:
+    """`settings`, with a copy of the store migrated for their layout put in their data dir."""
+    migrated_copy(settings.data_dir, Layout.from_settings(settings))
+    return settings
+
+
 @pytest.fixture
-def collector(tmp_path):
-    settings = local_settings(tmp_path, max_body_bytes=4 * 1024 * 1024, batch_rows=5_000)
+def collector(tmp_path, migrated_copy):
+    """A collector over a copy of a migrated store (tests/conftest.py, migrated_copy)."""
+    settings = seeded(migrated_copy, local_settings(tmp_path, max_body_bytes=4 * 1024 * 1024, batch_rows=5_000))
     with Collector(settings) as running:
         yield running
 

@@ -17,7 +17,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI
 from ._otlp import batch, logs_request, post
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 REFUSED = {
     "into outfile": ("SELECT 1 INTO OUTFILE '{path}' TRUNCATE", "INTO OUTFILE"),
@@ -91,42 +91,52 @@ def test_the_cli_refuses_when_it_opens_the_store_itself(tmp_path):
     assert ok.returncode == 0 and ok.stdout.split() == ["one", "---", "1"]
 
 
-def test_a_query_over_the_time_limit_is_stopped_by_it_and_ingestion_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setenv("HERON_ADMIN_MAX_SECONDS", "4")
-    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
-        def ingest_rate(seconds: float) -> float:
-            """Rows committed to the store per second while a sender keeps sending (not only spooled)."""
-            stats = collector.writer.stats
-            started, written = time.monotonic(), stats.rows_written
-            while time.monotonic() - started < seconds:
-                ids = [f"r{time.monotonic_ns()}-{k}" for k in range(200)]
-                assert post(collector.http_address, "/v1/logs", logs_request(batch(ids)).SerializeToString())[0] == 200
-            return (stats.rows_written - written) / (time.monotonic() - started)
+SLOW = "SELECT sum(sipHash64(number)) AS held_open_by_the_test FROM numbers(100000000000)"
 
-        normal = ingest_rate(3)
+
+def running(collector, marker: str) -> bool:
+    """Whether a query holding `marker` is executing now, as the engine itself reports it."""
+    return collector.store.client.query(
+        "SELECT count() FROM system.processes WHERE position(query, {m:String}) > 0 AND position(query, "
+        "'system.processes') = 0", parameters={"m": marker}).result_rows[0][0] > 0
+
+
+def test_a_query_over_the_time_limit_is_stopped_by_it_and_ingestion_goes_on(tmp_path, monkeypatch, migrated_copy):
+    """Causal, not a rate comparison: while the engine reports the admin query running, predictions
+    are acknowledged and stored; then the query ends by its time limit, with the documented error.
+    The waits below only bound how long a failure takes to show."""
+    monkeypatch.setenv("HERON_ADMIN_MAX_SECONDS", "5")
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))) as collector:
         answer: dict = {}
-
-        def long_query() -> None:
-            answer["started"] = time.monotonic()
-            answer["reply"] = admin_post(collector, "SELECT sum(sipHash64(number)) FROM numbers(100000000000)")
-            answer["took"] = time.monotonic() - answer["started"]
-
-        thread = threading.Thread(target=long_query)
+        thread = threading.Thread(target=lambda: answer.update(reply=admin_post(collector, SLOW)))
         thread.start()
-        time.sleep(0.3)
-        during = ingest_rate(3)
+        deadline = time.monotonic() + 30
+        while not running(collector, "held_open_by_the_test"):
+            assert thread.is_alive() and time.monotonic() < deadline, \
+                f"the admin query was never seen running (did the writer's session wait for it?): {answer}"
+            time.sleep(0.02)
+        ids = [f"during-{n}-{k}" for n in range(5) for k in range(100)]
+        for n in range(5):
+            status = post(collector.http_address, "/v1/logs", logs_request(batch(ids[n * 100:(n + 1) * 100])
+                                                                          ).SerializeToString())[0]
+            assert status == 200, f"request {n} was not acknowledged during the admin query"
+        assert collector.flush(timeout=30), "the writer did not drain"
+        stored = collector.store.client.query(
+            "SELECT count() FROM heron.ml_predictions WHERE startsWith(prediction_id, 'during-')").result_rows[0][0]
+        assert stored == len(ids), f"{stored} of {len(ids)} predictions stored"
+        assert running(collector, "held_open_by_the_test"), \
+            "the admin query ended before the predictions were stored: ingestion waited for it"
         thread.join(timeout=60)
+        assert not thread.is_alive(), "the admin query outlived its time limit"
     status, reply = answer["reply"]
     assert status == 400 and "HERON_ADMIN_MAX_SECONDS" in reply["error"], reply
-    assert answer["took"] < 10
-    assert during >= normal / 2, f"ingestion fell from {normal:.0f} to {during:.0f} rows/s during an admin query"
 
 
-def test_a_non_loopback_admin_without_a_token_refuses_to_start_and_otlp_warns(tmp_path, caplog):
+def test_a_non_loopback_admin_without_a_token_refuses_to_start_and_otlp_warns(tmp_path, caplog, migrated_copy):
     with pytest.raises(ValueError, match="HERON_COLLECTOR_TOKEN"):
         Collector(local_settings(tmp_path, admin="0.0.0.0:0")).start()
     with caplog.at_level(logging.WARNING, logger="heron.collector"), \
-            Collector(local_settings(tmp_path, otlp_http="0.0.0.0:0")):
+            Collector(seeded(migrated_copy, local_settings(tmp_path, otlp_http="0.0.0.0:0"))):
         pass
     assert any("HERON_COLLECTOR_TOKEN" in r.getMessage() and "OTLP/HTTP" in r.getMessage() for r in caplog.records)
     with Collector(local_settings(tmp_path, admin="0.0.0.0:0", token="t0ken")) as guarded:

@@ -13,7 +13,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI
 from ._otlp import batch, logs_request, post
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 
 def heron(*args: str) -> subprocess.CompletedProcess:
@@ -24,8 +24,8 @@ def settings_of(rows) -> dict:
     return {r["setting"]: (r["value"], r["source"]) for r in rows}
 
 
-def test_set_keeps_what_it_does_not_change_and_a_refresh_uses_the_new_window(tmp_path):
-    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
+def test_set_keeps_what_it_does_not_change_and_a_refresh_uses_the_new_window(tmp_path, migrated_copy):
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))) as collector:
         client = collector.store.client
         ids = [f"c{i}" for i in range(50)]
         assert post(collector.http_address, "/v1/logs", logs_request(batch(ids)).SerializeToString())[0] == 200

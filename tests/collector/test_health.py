@@ -19,7 +19,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI, free_port
 from ._otlp import logs_request, post, prediction
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 
 def get(collector, path: str) -> tuple[int, str]:
@@ -76,12 +76,12 @@ def test_readiness_follows_the_store_and_last_error_clears_after_recovery(collec
     assert collector.health()["last_error"] == ""
 
 
-def test_a_full_spool_answers_503_with_retry_after_and_grpc_unavailable_with_retry_info(tmp_path):
-    settings = local_settings(
+def test_a_full_spool_answers_503_with_retry_after_and_grpc_unavailable_with_retry_info(tmp_path, migrated_copy):
+    settings = seeded(migrated_copy, local_settings(
         tmp_path,
         batch_seconds=0.1,
         spool_bytes=20_000,
-    )
+    ))
     with Collector(settings) as collector:
         collector.store.insert = lambda *a: (_ for _ in ()).throw(OperationalError("injected: store down"))
         statuses = []

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import clickhouse_connect
 import pytest
 
 from heron_collector.migrations import Layout, MigrationError, discover, migrate, render, statements
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Migrated from scratch here (the other tests copy a migrated template: tests/conftest.py)."""
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'chdb'}")
+    migrate(client, Layout(database="heron", empty_views=True))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def test_second_run_applies_nothing(store):

@@ -11,7 +11,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 from heron_collector.collector import Collector
 
-from .conftest import local_settings, query
+from .conftest import local_settings, query, seeded
 
 
 def request(*models: str, body_bytes: int = 0) -> logs_service_pb2.ExportLogsServiceRequest:
@@ -27,8 +27,8 @@ def request(*models: str, body_bytes: int = 0) -> logs_service_pb2.ExportLogsSer
 
 
 @pytest.fixture
-def guarded(tmp_path):
-    settings = local_settings(tmp_path, token="s3cret", max_body_bytes=1 << 20)
+def guarded(tmp_path, migrated_copy):
+    settings = seeded(migrated_copy, local_settings(tmp_path, token="s3cret", max_body_bytes=1 << 20))
     with Collector(settings) as running:
         yield running
 

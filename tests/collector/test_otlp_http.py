@@ -16,7 +16,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 
 from heron_collector.collector import Collector
 
-from .conftest import local_settings, query
+from .conftest import local_settings, query, seeded
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 SPAN_ID = "eee19b7ec3c1b174"
@@ -186,8 +186,8 @@ def test_healthz_reports_ready(collector):
 
 
 @pytest.fixture
-def guarded(tmp_path):
-    settings = local_settings(tmp_path, token="s3cret")
+def guarded(tmp_path, migrated_copy):
+    settings = seeded(migrated_copy, local_settings(tmp_path, token="s3cret"))
     with Collector(settings) as running:
         yield running
 

@@ -16,7 +16,7 @@ from heron_collector.collector import Collector
 
 from ..conftest import HERON_CLI
 from ._otlp import MODEL, batch, kv, logs_request, post, prediction
-from .conftest import local_settings
+from .conftest import local_settings, seeded
 
 
 def event(kind: str, body: dict, model: str, **attrs: str) -> logs_pb2.LogRecord:
@@ -73,8 +73,8 @@ def rows_of(client, model: str) -> dict[str, int]:
     return found
 
 
-def test_purging_a_model_leaves_no_row_of_it_anywhere_and_keeps_the_other(tmp_path):
-    with Collector(local_settings(tmp_path, batch_seconds=0.1)) as collector:
+def test_purging_a_model_leaves_no_row_of_it_anywhere_and_keeps_the_other(tmp_path, migrated_copy):
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, batch_seconds=0.1))) as collector:
         client = collector.store.client
         load(collector, "gone", 0xAB)
         load(collector, "kept", 0xCD)
@@ -121,11 +121,15 @@ def test_purging_ids_with_the_cli_through_a_running_collector(collector_process)
     url, data_dir = collector_process
     records = [prediction("erase-me", model="m"), prediction("keep-me", model="m"), prediction("other", model="m")]
     assert post(url.removeprefix("http://"), "/v1/logs", logs_request(*records).SerializeToString())[0] == 200
-    time.sleep(1)
 
     def heron(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*HERON_CLI, *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
                               timeout=300)
+
+    deadline = time.monotonic() + 120  # bounds a failure only: the three rows are stored before the purge
+    while heron("sql", "--format", "tsv", "SELECT count() FROM heron.ml_predictions").stdout.split() != ["3"]:
+        assert time.monotonic() < deadline, "the three predictions were never stored"
+        time.sleep(0.2)
 
     dry = heron("purge", "--model", "m", "--id", "erase-me")
     assert dry.returncode == 0 and "dry run" in dry.stderr

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
 from heron_collector.collector import Collector
 
 from ._otlp import logs_request, prediction
-from .conftest import local_settings, query
+from .conftest import local_settings, query, seeded
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,10 @@ def https(address: str, cert: str, method: str, path: str, body: bytes = b"", **
     return reply.status, reply.read()
 
 
-def test_otlp_http_grpc_and_admin_serve_tls_only(tmp_path, certificate):
+def test_otlp_http_grpc_and_admin_serve_tls_only(tmp_path, certificate, migrated_copy):
     cert, key = certificate
-    with Collector(local_settings(tmp_path, tls_cert=cert, tls_key=key, batch_seconds=0.1)) as collector:
+    with Collector(seeded(migrated_copy, local_settings(tmp_path, tls_cert=cert, tls_key=key,
+                                                        batch_seconds=0.1))) as collector:
         body = logs_request(prediction("over-tls")).SerializeToString()
         status, _ = https(collector.http_address, cert, "POST", "/v1/logs", body,
                           **{"Content-Type": "application/x-protobuf"})
