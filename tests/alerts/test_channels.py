@@ -342,10 +342,10 @@ def test_a_hung_receiver_fails_after_its_retries_while_a_healthy_channel_deliver
         start = time.monotonic()
         dispatcher.submit("dead", n)
         assert not outcomes.items, "submit waited for the delivery"
+        assert hung.wait_for(1, timeout=30), "the hung channel's request was sent"
         dispatcher.submit("live", n)
         (_, _, live), = outcomes.wait(1, timeout=30)
         assert live.channel == "live" and live.outcome == "delivered", "the healthy channel waited on the hung one"
-        assert len(hung.requests) >= 1, "the hung channel's request was sent"
         items = outcomes.wait(2, timeout=30)
         dispatcher.close(timeout=1)
     dead_at, dead = items[1][0] - start, items[1][2]
