@@ -63,7 +63,8 @@ class SharedStore:
         self.generation += 1
         path = os.path.join(self.root, f"store-{self.generation}", "chdb")
         self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        migrate(self.client, Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True))
+        migrate(self.client, Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True,
+                                    refresh_margin_seconds=0))
         self.schema = self._schema()
         self.seeds = {table: self.client.query(f"SELECT * FROM {self.DB}.`{table}`")
                       for table, engine in self.schema.items() if "MergeTree" in engine[0]

@@ -12,8 +12,9 @@ placeholders (database, cluster clause, engine prefix, TTL, refresh interval) fr
 - views/   repeatable: scheduled analytics (refreshable materialized views), likewise.
 
 A repeatable file's view is dropped and created again when the checksum of its rendered SQL
-differs from the recorded one (a changed file, or a changed setting it uses: HERON_REFRESH_SECONDS), so shipping a corrected view is just shipping the file; it is applied again, too,
-when a table it creates is missing (a recomputed table removed because a full disk left its
+differs from the recorded one (a changed file, or a changed setting it uses, such as
+HERON_REFRESH_SECONDS), so shipping a corrected view is just shipping the file; it is applied
+again, too, when a table it creates is missing (a recomputed table removed because a full disk left its
 metadata empty, see store.repair_metadata). An unchanged file is never rewritten at start.
 """
 
@@ -55,6 +56,10 @@ class Layout:
     # True: refreshable views are created EMPTY, not refreshed at creation (stores that tests
     # fill and refresh themselves; a deployment wants its views computed at once)
     empty_views: bool = False
+    # a scheduled refresh takes the changes since its last successful start less this margin: an
+    # insert that stamped its rows before that start but committed after (queries/views/02_windows_due.sql).
+    # Tests whose inserts all commit before they refresh use 0, so every refresh is incremental.
+    refresh_margin_seconds: int = 300
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +86,7 @@ class Layout:
             "ttl_ml": "",
             "refresh": f"REFRESH EVERY {int(self.refresh_seconds)} SECOND",
             "empty": "EMPTY" if self.empty_views else "",
+            "refresh_margin": str(int(self.refresh_margin_seconds)),
             **self.extra,
         }
 

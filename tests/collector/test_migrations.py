@@ -6,7 +6,6 @@ import pytest
 
 from heron_collector.migrations import Layout, MigrationError, discover, migrate, render, statements
 
-
 LAYOUT = Layout(database="heron", empty_views=True)  # the `store` fixture's
 
 
