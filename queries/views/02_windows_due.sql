@@ -30,8 +30,8 @@ WHERE database = '{{db}}';
 --   * the basis of its version changed, which makes every window of the version's look-back due:
 --     its reference bins were recomputed (ml_reference_bins.computed_at: a new reference, new
 --     bins; a `window` reference is recomputed by every refresh, so its model is recomputed
---     whole every time), a new PCA fit, a new registration (ml_models), or a changed setting of
---     the model or of '*' (ml_monitor_config, ml_drift_config).
+--     whole every time), a new PCA fit, a registration that changed the task or positive class
+--     (ml_models), or a changed setting of the model or of '*' (ml_monitor_config, ml_drift_config).
 -- With since = 0 every window of every version's look-back is due. The look-back enumerated is
 -- the longest a view uses (performance: at least label_lookback_seconds); each view still applies
 -- its own. Windows are each model's window_seconds (ml_monitor_settings, shared by every view).
@@ -60,7 +60,14 @@ WITH
             UNION ALL
             SELECT model_name, model_version FROM {{db}}.ml_reference_pca WHERE inserted_at >= since
             UNION ALL
-            SELECT model_name, model_version FROM {{db}}.ml_models WHERE inserted_at >= since
+            -- a registration that changed what the views read (task, positive class), or the first
+            -- one; an application restart registers the same again, which changes nothing
+            SELECT model_name, model_version FROM {{db}}.ml_models
+            GROUP BY model_name, model_version
+            HAVING max(inserted_at) >= since
+               AND (countIf(inserted_at < since) = 0
+                    OR argMax((task, positive_class), inserted_at)
+                       != argMaxIf((task, positive_class), inserted_at, inserted_at < since))
         )
     )
 SELECT DISTINCT {{db}}_v1_window_key(model_name, model_version, intDiv(t, ws) * ws) AS key
