@@ -126,7 +126,7 @@ class SharedStore:
             self.client.close()
         self.generation += 1
         path = os.path.join(self.root, f"store-{self.generation}", "chdb")
-        layout = Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True)
+        layout = Layout(database=self.DB, refresh_seconds=30 * 86400, empty_views=True, refresh_margin_seconds=0)
         if self.migrated_copy is not None:
             self.migrated_copy(os.path.dirname(path), layout)
         self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")

@@ -10,7 +10,9 @@ conditions (ml_predictions for ids and trace ids, otel_traces, otel_logs) are pu
 Granularity: a raw otel_logs record is deleted whole when it holds a purged id, so a columnar
 batch record also loses the raw copy of its other rows (their ml_predictions rows stay); the dry
 run counts records. Computed windows are deleted for a model, a version or a time range, and
-recomputed by the next refresh; a purge by ids leaves aggregates to the refresh of their windows.
+recomputed by the next refresh; a purge of ids or of a time range first records the windows of the
+predictions it deletes as touched (ml_windows_touched), so the next refresh recomputes them from
+the rows that remain.
 The per-version totals of ml_versions are deleted with their model or version, and after a purge
 of ids or of a time range computed again from the model's remaining predictions.
 """
@@ -162,11 +164,29 @@ def purge(client, database: str, selection: Selection, dry_run: bool = True) -> 
         count = int(client.command(f"SELECT count() FROM {db}.{table} WHERE {condition}", parameters=params))
         report.append({"table": table, "rows": count})
     if not dry_run:
+        if selection.ids or selection.since or selection.until:
+            _touch_windows(client, db, selection, params)
         for table, condition in plan(client, db, selection):
             client.command(f"DELETE FROM {db}.{table} WHERE {condition}", parameters=params)
         if selection.ids or selection.since or selection.until:
             _recount_versions(client, db, params)
     return report
+
+
+def _touch_windows(client, db: str, selection: Selection, params: dict[str, Any]) -> None:
+    """Record the minutes of the predictions about to go, as their insert did
+    (queries/schema/014_windows_touched.sql)."""
+    condition = _condition(db, "ml_predictions", {"model_name", "model_version", "prediction_id", "timestamp"},
+                           selection)
+    exists = "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'ml_windows_touched'"
+    if not condition or not int(client.command(exists, parameters={"db": db})):
+        return
+    client.command(
+        f"INSERT INTO {db}.ml_windows_touched (model_name, model_version, minute, rows, inserted_at) "
+        f"WITH (SELECT ts_min FROM {db}.ml_time_bounds) AS ts_min, (SELECT ts_max FROM {db}.ml_time_bounds) AS ts_max "
+        f"SELECT model_name, model_version, {db}_v1_touched_minute(timestamp, inserted_at, ts_min, ts_max) AS minute, "
+        f"count(), now64(6) FROM {db}.ml_predictions WHERE {condition} "
+        f"GROUP BY model_name, model_version, minute", parameters=params)
 
 
 def _recount_versions(client, db: str, params: dict[str, Any]) -> None:

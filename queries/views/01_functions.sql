@@ -28,3 +28,9 @@ CREATE OR REPLACE FUNCTION {{db}}_v1_jensen_shannon {{on_cluster}} AS (p, q) ->
     sqrt(greatest(0., arraySum(arrayMap((ref_share, cur_share) ->
         if(ref_share > 0, 0.5 * ref_share * log(2 * ref_share / (ref_share + cur_share)), 0.)
         + if(cur_share > 0, 0.5 * cur_share * log(2 * cur_share / (ref_share + cur_share)), 0.), p, q))));
+
+-- {{db}}_v1_window_key(model, version, window_start): the key of one window of one model version
+-- (window_start as DateTime or Unix seconds): what ml_windows_due (02_windows_due.sql) returns and
+-- every windowed view matches its rows' windows against, so both sides hash the same types.
+CREATE OR REPLACE FUNCTION {{db}}_v1_window_key {{on_cluster}} AS (model, version, window_start) ->
+    cityHash64(toString(model), toString(version), toInt64(window_start));

@@ -13,7 +13,11 @@
 -- Memory: a hash of the reference values plus one group per occupied cell and window.
 -- Settings and the eligible (model, version, feature, role) are resolved once into constants, so
 -- when no reference is eligible (large samples, profiles) the predictions scan is pruned away.
--- Full recompute of the look-back windows each refresh (the table holds only those).
+-- Scheduling as ml_drift: APPEND into a ReplacingMergeTree keyed by (model, version, window,
+-- feature, role); a refresh recomputes the windows due (ml_windows_due, 02_windows_due.sql). A row
+-- is valid only while its version's reference bins are not newer than it (computed_at): ml_drift
+-- ignores the others, so a version whose sample was replaced by a large one (no exact D any more)
+-- falls back to the binned KS, and the rows of windows past the look-back are never read.
 CREATE TABLE IF NOT EXISTS {{db}}.ml_drift_ks_exact {{on_cluster}} (
     model_name     LowCardinality(String),
     model_version  LowCardinality(String),
@@ -93,6 +97,8 @@ WITH
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
                                          transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+          AND ({since_view:String} = '' OR {{db}}_v1_window_key(model_name, model_version, window_start)
+               IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
     ),
     cur_values AS (
         SELECT bitXor(mv, cityHash64(feature)) AS key, window_start, x
@@ -132,5 +138,5 @@ FROM (
 
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_ks_exact_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
-TO {{db}}.ml_drift_ks_exact {{empty}} AS
-SELECT * FROM {{db}}.ml_drift_ks_exact_compute(as_of = now());
+APPEND TO {{db}}.ml_drift_ks_exact {{empty}} AS
+SELECT * FROM {{db}}.ml_drift_ks_exact_compute(as_of = now(), since_view = 'ml_drift_ks_exact_mv');

@@ -84,10 +84,17 @@ WITH
      FROM {{db}}.ml_drift_methods) AS methods,
     -- the settings, resolved once into constants (ml_settings_lookup, 00_config.sql)
     assumeNotNull((SELECT settings FROM {{db}}.ml_settings_lookup)) AS ms,
-    -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash
-    (SELECT (groupArray(cityHash64(model_name, model_version, window_start, feature, role)), groupArray(d))
+    -- the exact KS D of the look-back windows (ml_drift_ks_exact), looked up by hash: only rows
+    -- computed on the version's current reference bins (not older than them)
+    (SELECT (groupArray(cityHash64(k.model_name, k.model_version, k.window_start, k.feature, k.role)), groupArray(k.d))
             ::Tuple(key Array(UInt64), d Array(Float64))
-     FROM {{db}}.ml_drift_ks_exact FINAL) AS ks_exact,
+     FROM (SELECT * FROM {{db}}.ml_drift_ks_exact FINAL
+           WHERE window_start >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)) AS k
+     INNER JOIN (SELECT model_name, model_version, feature, role, computed_at FROM {{db}}.ml_reference_bins FINAL
+                 WHERE feature_type = 'numeric' AND source = 'sample') AS b
+         ON b.model_name = k.model_name AND b.model_version = k.model_version AND b.feature = k.feature
+            AND b.role = k.role
+     WHERE k.computed_at >= b.computed_at) AS ks_exact,
     -- versions whose reference has label bins: only those join ground truth
     (SELECT groupUniqArray((model_name, model_version)) FROM {{db}}.ml_reference_bins FINAL
      WHERE role = 'label') AS label_versions,
@@ -105,6 +112,8 @@ WITH
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
                                          transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+          AND ({since_view:String} = '' OR {{db}}_v1_window_key(model_name, model_version, window_start)
+               IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
     ),
     labels AS (
         SELECT c.model_name AS model_name, c.model_version AS model_version, c.mv AS mv,
@@ -290,4 +299,4 @@ ARRAY JOIN a.stats AS st;
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv, {{db}}.ml_drift_ks_exact_mv
 APPEND TO {{db}}.ml_drift {{empty}} AS
-SELECT * FROM {{db}}.ml_drift_compute(as_of = now());
+SELECT * FROM {{db}}.ml_drift_compute(as_of = now(), since_view = 'ml_drift_mv');

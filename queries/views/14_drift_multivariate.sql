@@ -94,6 +94,8 @@ WITH
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, ws,
                                          transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+          AND ({since_view:String} = '' OR {{db}}_v1_window_key(model_name, model_version, window_start)
+               IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
     ),
     -- per row: the values in the fit's feature order, standardised, projected, reconstructed
     row_errors AS (
@@ -149,4 +151,4 @@ FROM banded;
 CREATE MATERIALIZED VIEW {{db}}.ml_drift_multivariate_mv {{on_cluster}}
 {{refresh}} APPEND
 TO {{db}}.ml_drift_multivariate {{empty}} AS
-SELECT * FROM {{db}}.ml_drift_multivariate_compute(as_of = now());
+SELECT * FROM {{db}}.ml_drift_multivariate_compute(as_of = now(), since_view = 'ml_drift_multivariate_mv');

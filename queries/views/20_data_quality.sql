@@ -79,6 +79,8 @@ WITH
           AND timestamp >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND {{db}}_v1_in_lookback(timestamp, {as_of:DateTime}, window_seconds,
                                          transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+          AND ({since_view:String} = '' OR {{db}}_v1_window_key(model_name, model_version, window_start)
+               IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
     ),
     -- predictions whose timestamp is implausible, counted in the window they arrived in
     implausible AS (
@@ -93,6 +95,8 @@ WITH
           AND inserted_at >= {as_of:DateTime} - toIntervalSecond(ms.max_lookback)
           AND {{db}}_v1_in_lookback(inserted_at, {as_of:DateTime}, window_seconds,
                                          transform(model_name, ms.model, ms.lookback_seconds, ms.lookback_seconds[ms.star]))
+          AND ({since_view:String} = '' OR {{db}}_v1_window_key(model_name, model_version, window_start)
+               IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
         GROUP BY model_name, model_version, window_start, window_seconds
     ),
     windows AS (
@@ -199,4 +203,4 @@ GROUP BY model_name, model_version, window_start;
 CREATE MATERIALIZED VIEW {{db}}.ml_data_quality_mv {{on_cluster}}
 {{refresh}} DEPENDS ON {{db}}.ml_reference_bins_mv
 APPEND TO {{db}}.ml_data_quality {{empty}} AS
-SELECT * FROM {{db}}.ml_data_quality_compute(as_of = now());
+SELECT * FROM {{db}}.ml_data_quality_compute(as_of = now(), since_view = 'ml_data_quality_mv');

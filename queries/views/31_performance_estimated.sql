@@ -76,6 +76,8 @@ FROM
     WHERE p.timestamp >= refresh_time - toIntervalSecond(max_span)
       AND p.timestamp >= ts_min AND p.timestamp < ts_max   -- implausible: in no window
       AND {{db}}_v1_in_lookback(ws, refresh_time, w, st.lookback_seconds)
+      AND ({since_view:String} = '' OR {{db}}_v1_window_key(p.model_name, p.model_version, ws)
+           IN (SELECT key FROM {{db}}.ml_windows_due(as_of = {as_of:DateTime}, since_view = {since_view:String})))
       AND {source:String} = 'window'
     UNION ALL
     SELECT 'reference', c.model_name, c.model_version, toUInt32(1), toInt64(c.chunk), c.prediction, c.score,
@@ -111,7 +113,7 @@ WITH
                                  arrayPopFront(arrayDifference(arrayPushFront(fps, 0.))),
                                  tps,
                                  arrayPopBack(arrayPushFront(tps, 0.)))) AS twice_area
-        FROM {{db}}.ml_performance_estimated_rows(as_of = {as_of:DateTime}, source = {source:String})
+        FROM {{db}}.ml_performance_estimated_rows(as_of = {as_of:DateTime}, source = {source:String}, since_view = {since_view:String})
         ARRAY JOIN arrayConcat([('', '')], segments)::Array(Tuple(key String, value String)) AS seg
         GROUP BY source, model_name, model_version, w, ws, segment_key, segment_value
     )
@@ -148,18 +150,18 @@ ARRAY JOIN CAST([
 -- analyses a refreshable view's query once more per refresh, which for these queries costs as
 -- much as their planning.
 CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_compute {{on_cluster}} AS
-SELECT * EXCEPT source FROM {{db}}.ml_performance_estimated_metrics(as_of = {as_of:DateTime}, source = 'window');
+SELECT * EXCEPT source FROM {{db}}.ml_performance_estimated_metrics(as_of = {as_of:DateTime}, source = 'window', since_view = {since_view:String});
 
 -- ml_performance_estimated_reference: the estimates of each version's reference chunks (chunk as
 -- in ml_reference_chunks; n = its scored rows). Read by 50_baselines.sql.
 CREATE OR REPLACE VIEW {{db}}.ml_performance_estimated_reference {{on_cluster}} AS
 SELECT model_name, model_version, toUInt32(toUnixTimestamp(window_start)) AS chunk, metric,
        assumeNotNull(value) AS value, scored AS n
-FROM (SELECT * FROM {{db}}.ml_performance_estimated_metrics(as_of = now(), source = 'reference')   -- filtered before `value` is the alias above
+FROM (SELECT * FROM {{db}}.ml_performance_estimated_metrics(as_of = now(), source = 'reference', since_view = '')   -- filtered before `value` is the alias above
       WHERE segment_key = '' AND value IS NOT NULL AND isFinite(assumeNotNull(value))
         AND metric NOT IN ('label_delay_mean_s', 'label_delay_median_s'));
 
 CREATE MATERIALIZED VIEW {{db}}.ml_performance_estimated_mv {{on_cluster}}
 {{refresh}} APPEND
 TO {{db}}.ml_performance_estimated {{empty}} AS
-SELECT * FROM {{db}}.ml_performance_estimated_compute(as_of = now());
+SELECT * FROM {{db}}.ml_performance_estimated_compute(as_of = now(), since_view = 'ml_performance_estimated_mv');

@@ -133,8 +133,8 @@ def test_sdk_fit_is_sklearns_and_window_errors_match_numpy(sdk_logs, store):
     assert rows[w2]["imputed_values"] == 58 + 37 + 60  # every 7th a, every 11th d, the rows without c
     assert rows[w1]["drifted"] == 0 and rows[w2]["drifted"] == 1
     # the preview is what the refresh wrote
-    preview = store.query("SELECT window_start, reconstruction_error FROM "
-                          "heron.ml_drift_multivariate_compute(as_of = now()) WHERE model_name = 'mv'").result_rows
+    preview = store.query("SELECT window_start, reconstruction_error FROM heron.ml_drift_multivariate_compute("
+                          "as_of = now(), since_view = '') WHERE model_name = 'mv'").result_rows
     assert {s.replace(tzinfo=None): pytest.approx(e, abs=1e-12) for s, e in preview} == {
         s: r["reconstruction_error"] for s, r in rows.items()}
 

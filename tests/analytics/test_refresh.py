@@ -34,7 +34,8 @@ def test_a_view_created_again_with_other_dependencies_is_ordered_by_its_new_defi
 
 
 def test_a_compute_view_previews_what_the_refresh_writes(store):
-    """Each `<name>_mv` selects from `<name>_compute(as_of = now())`: querying it shows the next refresh."""
+    """Each `<name>_mv` selects from `<name>_compute(as_of = now(), since_view = '<name>_mv')`:
+    querying it with since_view = '' shows what a refresh of the whole look-back writes."""
     from ._data import hour_start, insert_predictions, insert_reference
 
     insert_reference(store, "m", "v1", {"a": [float(i % 50) for i in range(400)]})
@@ -43,12 +44,14 @@ def test_a_compute_view_previews_what_the_refresh_writes(store):
     query = ("SELECT window_start, feature, method, statistic, n_current, n_reference FROM heron.{} "
              "WHERE model_name = 'm'")
     written = sorted(store.query(query.format("ml_drift FINAL")).result_rows)
-    preview = sorted(store.query(query.format("ml_drift_compute(as_of = now())")).result_rows)
+    preview = sorted(store.query(query.format("ml_drift_compute(as_of = now(), since_view = '')")).result_rows)
     assert written and preview == written
     mvs = store.query("SELECT name, as_select FROM system.tables WHERE database = 'heron' AND engine = "
                       "'MaterializedView' AND name IN (SELECT view FROM system.view_refreshes)").result_rows
     def only_selects_its_compute_view(name: str, select: str) -> bool:
         compute = f"heron.{name.removesuffix('_mv')}_compute"
-        return select.strip() in (f"SELECT * FROM {compute}", f"SELECT * FROM `{compute}`(as_of = now())")
+        return select.strip() in (f"SELECT * FROM {compute}",   # no windows: reference bins, baselines
+                                  f"SELECT * FROM `{compute}`(as_of = now())",   # ml_sla: every window
+                                  f"SELECT * FROM `{compute}`(as_of = now(), since_view = '{name}')")
 
     assert mvs and all(only_selects_its_compute_view(name, select) for name, select in mvs), mvs

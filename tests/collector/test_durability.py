@@ -215,11 +215,12 @@ def small_disk(tmp_path):
 
 
 def fill(path) -> None:
-    with open(path, "wb") as f:
+    """Write zeros until the filesystem is full. Unbuffered: a buffered file would flush its last
+    partial chunk on close and raise ENOSPC there, outside the handler."""
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * (1 << 16))
-                f.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
 

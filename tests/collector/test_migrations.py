@@ -7,6 +7,8 @@ import pytest
 
 from heron_collector.migrations import Layout, MigrationError, discover, migrate, render, statements
 
+LAYOUT = Layout(database="heron", empty_views=True)  # the `store` fixture's
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -20,7 +22,7 @@ def store(tmp_path):
 
 
 def test_second_run_applies_nothing(store):
-    assert migrate(store, Layout(database="heron")) == []
+    assert migrate(store, Layout(database="heron", empty_views=True)) == []
 
 
 def test_every_file_is_recorded_once(store):
@@ -73,16 +75,16 @@ def test_a_changed_view_file_is_reapplied_and_a_removed_one_drops_its_view(store
                      "CREATE OR REPLACE VIEW {{db}}.extra_compute AS SELECT 1 AS x FROM {{db}}.otel_logs;\n"
                      "CREATE MATERIALIZED VIEW {{db}}.extra_mv TO {{db}}.extra_t\n"
                      "AS SELECT x FROM {{db}}.extra_compute;\n")
-    assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
+    assert migrate(store, LAYOUT, root) == ["views/99_extra.sql"]
     extra.write_text(extra.read_text().replace("SELECT 1 AS x", "SELECT 2 AS x"))
-    assert migrate(store, Layout(), root) == ["views/99_extra.sql"]
+    assert migrate(store, LAYOUT, root) == ["views/99_extra.sql"]
     assert "SELECT 2" in store.command("SELECT create_table_query FROM system.tables "
                                        "WHERE database = 'heron' AND name = 'extra_compute'")
     extra.unlink()
-    assert migrate(store, Layout(), root) == ["views/99_extra.sql (removed)"]
+    assert migrate(store, LAYOUT, root) == ["views/99_extra.sql (removed)"]
     assert store.command("SELECT count() FROM system.tables WHERE database = 'heron' "
                          "AND name IN ('extra_mv', 'extra_compute')") == 0
-    assert migrate(store, Layout(), root) == []
+    assert migrate(store, LAYOUT, root) == []
 
 
 def test_settings_of_a_store_made_before_columns_inherited_keep_their_values(tmp_path):
@@ -143,3 +145,17 @@ def test_a_store_whose_result_tables_lack_newer_columns_gets_them_once(tmp_path)
         assert migrate(client, Layout(database="heron", empty_views=True)) == []
     finally:
         client.close()
+
+
+def test_a_changed_refresh_interval_recreates_the_scheduled_views(store):
+    """The checksum is of the SQL as applied: HERON_REFRESH_SECONDS changed on an existing store
+    re-creates its refreshable views with the new interval; nothing else is applied again."""
+    def query() -> str:
+        return str(store.command("SELECT create_table_query FROM system.tables WHERE database = 'heron' "
+                                 "AND name = 'ml_drift_mv'"))
+
+    assert "REFRESH EVERY 1 MINUTE 17 SECOND" not in query()  # ClickHouse normalises 77 s
+    applied = migrate(store, Layout(database="heron", empty_views=True, refresh_seconds=77))
+    assert "REFRESH EVERY 1 MINUTE 17 SECOND" in query()
+    assert applied and all(name.startswith("views/") for name in applied), applied
+    assert migrate(store, Layout(database="heron", empty_views=True, refresh_seconds=77)) == []

@@ -1,8 +1,10 @@
 """Compute the scheduled analytics as of past times: back-test a configuration on last month's
 data without rewriting its timestamps.
 
-Every refreshable view `<name>_mv` is ``SELECT * FROM <name>_compute(as_of = now())``: the
-compute view takes the time it computes for as a parameter. A replay runs, for each time T of
+Every refreshable view `<name>_mv` is ``SELECT * FROM <name>_compute(as_of = now(), since_view =
+'<name>_mv')``: the compute view takes the time it computes for as a parameter, and the view
+whose last refresh bounds what changed (ml_windows_due); a replay passes since_view = '', every
+window of the look-back. A replay runs, for each time T of
 [start, end] stepped by `step`, every compute view in dependency order as of T and appends its
 rows to the view's table, then fills in the p-values (`finalize`). Each step recomputes the
 windows overlapping [T − lookback, T], so a step no longer than the smallest configured
@@ -78,7 +80,8 @@ def replay(client: Any, database: str, start: dt.datetime, end: dt.datetime, ste
                 # views that read it, and at the last, for its final value; nothing reads it between
                 continue
             table = targets[view]
-            source = f"{db}.{table}_compute" + ("(as_of = toDateTime({t:UInt32}, 'UTC'))" if takes_time[view] else "")
+            source = f"{db}.{table}_compute" + (
+                "(as_of = toDateTime({t:UInt32}, 'UTC'), since_view = '')" if takes_time[view] else "")
             summary = client.command(f"INSERT INTO {db}.{table} SELECT * FROM {source}",
                                      parameters={"t": int(as_of.timestamp())})
             rows[table] += _written(summary)
