@@ -443,8 +443,9 @@ def _load_text() -> str:
 def prepare(data_dir: str, retained: int, insert_sample: int, refresh_seconds: int) -> tuple[dict, dict]:
     """A fresh store with a reference uploaded by the SDK and `retained` rows loaded.
 
-    The first collector sets the refresh interval for good: migrations compare the checksum of a
-    view's file, not of its rendered SQL, so a later HERON_REFRESH_SECONDS leaves existing views alone."""
+    Every collector on it uses the same `refresh_seconds`: another HERON_REFRESH_SECONDS would
+    re-create the scheduled views (their rendered SQL changed), and their next refresh would
+    recompute the whole look-back."""
     collector = Collector(data_dir, refresh_seconds)
     try:
         collector.settle()
