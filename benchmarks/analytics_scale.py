@@ -18,9 +18,12 @@ Per retained size (`--retained`, default 1M and 10M), on a fresh embedded store:
                 to 2 minutes ago: 24 hourly windows.
   3. measure    the collector starts again (HERON_REFRESH_SECONDS=86400: only explicit refreshes run,
                 after the startup refresh that opening a store triggers; it is awaited, and printed
-                as startup_s). The SDK sends 100k new predictions (`--new-rows`) in 1,000-row batch
-                calls through OTLP/HTTP protobuf (30 % labelled), flushed every 20 calls so its queue
-                never drops; until ml_predictions and ml_ground_truth hold them all.
+                as startup_s). After the refresh margin (300 s) one catch-up refresh, so that what
+                the load wrote is older than the timed refresh's look-back over changes, as in a
+                deployment whose retained rows arrived before its last refresh. The SDK sends 100k
+                new predictions (`--new-rows`) in 1,000-row batch calls through OTLP/HTTP protobuf
+                (30 % labelled), flushed every 20 calls so its queue never drops; until
+                ml_predictions and ml_ground_truth hold them all.
 Figures (RESULT line per size):
   retained           prediction rows in the store before the new ones;
   refresh_s          wall time of the CLI `heron refresh --wait --data-dir DIR` (every view, through
@@ -75,6 +78,8 @@ import tempfile
 import time
 import urllib.request
 
+from heron_collector.migrations import Layout
+
 NUMERIC = [f"f{i}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
 MODEL, VERSION = "bench", "v1"
@@ -83,6 +88,7 @@ CHUNK_RECORDS = 100  # records per generated insert: 100k rows
 LABELLED = 3  # of 10 rows carry a label
 TRAINING_ROWS = 100_000
 BYTES_PER_ROW_GUESS = 700.0
+REFRESH_MARGIN_S = Layout().refresh_margin_seconds  # how far before its last run a refresh takes changes
 LOG_COLUMNS = ("Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, "
                "ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, "
                "Body, LogAttributes, EventName")  # in the order _records_sql selects them
@@ -488,13 +494,20 @@ def scale(args: argparse.Namespace, workdir: str) -> None:
             collector = Collector(data_dir, 86400)
             try:
                 startup_s = collector.settle()
+                # A deployment's retained rows, reference bins and labels arrived before its last
+                # refresh; here they were written moments ago, inside the margin a refresh looks
+                # back over (Layout.refresh_margin_seconds). Wait it out, then catch up once, so
+                # the timed refresh takes what a steady deployment's does: the windows of new rows.
+                time.sleep(REFRESH_MARGIN_S + 2)
+                catch_up_s = collector.refresh()
                 before_new = collector.count("ml_predictions")
                 labels_before = collector.count("ml_ground_truth")
                 sent = step("send", collector.endpoint, str(args.new_rows), "2")
                 dropped = {k: v for k, v in sent["stats"].items() if k.startswith(("dropped", "failed"))}
                 stored_s = collector.wait_rows("ml_predictions", before_new + args.new_rows)
                 collector.wait_rows("ml_ground_truth", labels_before + 1)
-                print(f"startup refresh {startup_s:.1f} s; {args.new_rows:,} new rows sent by the SDK in "
+                print(f"startup refresh {startup_s:.1f} s, catch-up refresh {catch_up_s:.1f} s "
+                      f"after {REFRESH_MARGIN_S} s; {args.new_rows:,} new rows sent by the SDK in "
                       f"{sent['seconds']:.1f} s, all stored {stored_s:.1f} s later{f'; {dropped}' if dropped else ''}",
                       flush=True)
                 views = collector.view_times()
