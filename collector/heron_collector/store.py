@@ -239,8 +239,13 @@ class Store:
         return self._reader
 
     def insert(self, table: str, rows: list, columns: tuple[str, ...] | list[str], token: str) -> None:
-        """The writer's sink: one insert of `rows` into `database.table`, deduplicated by `token`."""
-        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns),
+        """The writer's sink: one insert of `rows` into `database.table`, deduplicated by `token`.
+
+        Handed to clickhouse-connect column by column: its Native encoder then runs once per
+        column instead of once per value, 4-5x less client time per row (docs/operations.md,
+        "Where an ingested row's time goes"); the bytes sent, hence the rows stored, are the same."""
+        data = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        self.client.insert(f"{self.database}.{table}", data, column_names=list(columns), column_oriented=True,
                            settings={**INSERT_SETTINGS, "insert_deduplication_token": token})
 
     retryable = staticmethod(retryable)
