@@ -153,6 +153,18 @@ def start_collector(data_dir: str) -> tuple[subprocess.Popen, str, str]:
     raise SystemExit("the collector did not become healthy")
 
 
+def workloads(single: int, batch_records: int, features: int, rng: random.Random) -> tuple[list, list, list, list]:
+    """(single rows, their requests: 1-row records, 500 per request; batch rows, their requests:
+    1,000-row columnar records, 10 per request), the two workloads every ingest benchmark sends."""
+    single_rows = rows(single, features, rng)
+    single_payloads = [request([(json.dumps(r), "row", 1) for r in single_rows[i:i + 500]])
+                       for i in range(0, len(single_rows), 500)]
+    batch_rows = rows(batch_records * 1000, features, rng)
+    bodies = [json.dumps(columnar(batch_rows[i:i + 1000])) for i in range(0, len(batch_rows), 1000)]
+    batch_payloads = [request([(b, "columnar", 1000) for b in bodies[i:i + 10]]) for i in range(0, len(bodies), 10)]
+    return single_rows, single_payloads, batch_rows, batch_payloads
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--single", type=int, default=20_000, help="1-row records to send")
@@ -163,15 +175,10 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
 
-    single_rows = rows(args.single, args.features, rng)
-    single_payloads = [request([(json.dumps(r), "row", 1) for r in single_rows[i:i + 500]])
-                       for i in range(0, len(single_rows), 500)]
-    batch_rows = rows(args.batch_records * 1000, args.features, rng)
-    batch_bodies = [json.dumps(columnar(batch_rows[i:i + 1000])) for i in range(0, len(batch_rows), 1000)]
-    batch_payloads = [request([(b, "columnar", 1000) for b in batch_bodies[i:i + 10]])
-                      for i in range(0, len(batch_bodies), 10)]
+    single_rows, single_payloads, batch_rows, batch_payloads = workloads(args.single, args.batch_records,
+                                                                        args.features, rng)
     print(f"{len(single_rows)} single-row records in {len(single_payloads)} requests; "
-          f"{len(batch_bodies)} × 1,000-row records in {len(batch_payloads)} requests; "
+          f"{len(batch_rows) // 1000} × 1,000-row records in {len(batch_payloads)} requests; "
           f"{args.features} numeric + 5 categorical features", flush=True)
 
     with tempfile.TemporaryDirectory() as data_dir:

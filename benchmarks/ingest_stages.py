@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from ingest import columnar, request, rows
+from ingest import workloads
 
 
 def timed(fn, *args):
@@ -37,7 +37,6 @@ def timed(fn, *args):
 
 
 def main() -> None:
-    import json
 
     from heron_collector.ingest.limits import Limits
     from heron_collector.ingest.signals import SIGNALS
@@ -53,12 +52,7 @@ def main() -> None:
     parser.add_argument("--segment-rows", type=int, default=20_000, help="otel_logs rows per insert (HERON_BATCH_ROWS)")
     args = parser.parse_args()
     rng = random.Random(7)
-    single = rows(args.single, args.features, rng)
-    single_payloads = [request([(json.dumps(r), "row", 1) for r in single[i:i + 500]])
-                       for i in range(0, len(single), 500)]
-    batch = rows(args.batch_records * 1000, args.features, rng)
-    bodies = [json.dumps(columnar(batch[i:i + 1000])) for i in range(0, len(batch), 1000)]
-    batch_payloads = [request([(b, "columnar", 1000) for b in bodies[i:i + 10]]) for i in range(0, len(bodies), 10)]
+    _, single_payloads, _, batch_payloads = workloads(args.single, args.batch_records, args.features, rng)
 
     signal = SIGNALS["logs"]
     limits = Limits()
