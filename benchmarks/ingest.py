@@ -4,14 +4,20 @@ Starts `heron collector` on loopback with a fresh embedded store (or uses --endp
 pre-encoded OTLP/HTTP protobuf requests, and times until every prediction is visible in
 ml_predictions:
   - single: 1-row heron.prediction records (500 per request, like the SDK's batch processor);
-  - batch:  1,000-row columnar records (10 per request).
+  - batch:  1,000-row columnar records (10 per request);
+  - concurrent: 200 senders, each with its own keep-alive connection, post 1-row records (10 per
+    request) open-loop, paced to 80 % of the single-record rate just measured; each request's
+    acknowledgement time (send to 200) is recorded. Sender threads share this process's GIL, so
+    the figures include client-side scheduling and are an upper bound on the collector's part.
 The baseline, measured in the same run: clickhouse-connect inserting the same predictions
 straight into a fresh ml_predictions table (no OTLP, no JSON, no parse view) in this process.
 
     python benchmarks/ingest.py [--single 20000] [--batch-records 100] [--features 20]
 
 Last line: RESULT ingest_rows_per_s=… batch_rows_per_s=… direct_rows_per_s=… ratio=…
-(ratio = batch_rows_per_s / direct_rows_per_s).
+ack_p50_ms=… ack_p99_ms=… concurrent_rows_per_s=… peak_rss_mb=…
+(ratio = batch_rows_per_s / direct_rows_per_s; ack_* from the concurrent phase; peak_rss_mb: the
+collector's peak resident memory over the run, VmHWM).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -110,6 +117,66 @@ def send_and_wait(endpoint: str, admin: str, payloads: list[bytes], expected_tot
     return time.perf_counter() - start
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM) in MiB; 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def concurrent_senders(endpoint: str, payloads: list[bytes], senders: int, requests_per_s: float) -> list[float]:
+    """Acknowledgement times (ms) of `payloads` posted by `senders` threads, open-loop: request i
+    is due at start + i / requests_per_s, and its time counts from when it was due, so a collector
+    that falls behind shows in the latency rather than slowing the senders down."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.5
+    failures: list[str] = []
+
+    def sender(k: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        mine = []
+        for i in range(k, len(payloads), senders):
+            due = start + i / requests_per_s
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            while True:
+                conn.request("POST", "/v1/logs", body=payloads[i], headers={"Content-Type": "application/x-protobuf"})
+                reply = conn.getresponse()
+                reply.read()
+                if reply.status == 200:
+                    break
+                if reply.status != 503:
+                    failures.append(f"collector answered {reply.status}")
+                    return
+                time.sleep(float(reply.getheader("Retry-After", "1")))
+            mine.append((time.perf_counter() - due) * 1000)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=sender, args=(k,), daemon=True) for k in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(failures[0])
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def direct_insert(data: list[dict]) -> float:
     """Seconds for clickhouse-connect to insert the same predictions straight into ml_predictions."""
     import clickhouse_connect
@@ -170,6 +237,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=20_000, help="1-row records to send")
     parser.add_argument("--batch-records", type=int, default=100, help="1,000-row records to send")
     parser.add_argument("--features", type=int, default=20, help="numeric features per row (plus 5 categorical)")
+    parser.add_argument("--senders", type=int, default=200, help="concurrent senders of the latency phase")
+    parser.add_argument("--concurrent", type=int, default=40_000, help="1-row records the latency phase sends")
     parser.add_argument("--endpoint", help="an already running collector's OTLP/HTTP base URL")
     parser.add_argument("--admin", default="http://127.0.0.1:4319", help="with --endpoint: its admin base URL")
     args = parser.parse_args()
@@ -180,6 +249,9 @@ def main() -> None:
     print(f"{len(single_rows)} single-row records in {len(single_payloads)} requests; "
           f"{len(batch_rows) // 1000} × 1,000-row records in {len(batch_payloads)} requests; "
           f"{args.features} numeric + 5 categorical features", flush=True)
+    concurrent_rows = rows(args.concurrent, args.features, rng)
+    concurrent_payloads = [request([(json.dumps(r), "row", 1) for r in concurrent_rows[i:i + 10]])
+                           for i in range(0, len(concurrent_rows), 10)]
 
     with tempfile.TemporaryDirectory() as data_dir:
         process = None
@@ -193,6 +265,14 @@ def main() -> None:
                   flush=True)
             batch_s = send_and_wait(endpoint, admin, batch_payloads, base + len(single_rows) + len(batch_rows))
             print(f"1,000-row records:  {len(batch_rows) / batch_s:,.0f} predictions/s ({batch_s:.2f} s)", flush=True)
+            offered = 0.8 * len(single_rows) / single_s / 10
+            began = time.perf_counter()
+            latencies = concurrent_senders(endpoint, concurrent_payloads, args.senders, offered)
+            concurrent_rate = len(concurrent_payloads) * 10 / (time.perf_counter() - began)
+            ack_p50, ack_p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+            print(f"{args.senders} senders at {offered * 10:,.0f} records/s offered: {concurrent_rate:,.0f} "
+                  f"acknowledged/s, ack p50 {ack_p50:.1f} ms, p99 {ack_p99:.1f} ms", flush=True)
+            peak = peak_rss_mb(process.pid) if process else 0.0
         finally:
             if process:
                 process.terminate()
@@ -203,7 +283,8 @@ def main() -> None:
     single_rate = len(single_rows) / single_s
     batch_rate, direct_rate = len(batch_rows) / batch_s, len(batch_rows) / direct_s
     print(f"RESULT ingest_rows_per_s={single_rate:.0f} batch_rows_per_s={batch_rate:.0f} "
-          f"direct_rows_per_s={direct_rate:.0f} ratio={batch_rate / direct_rate:.2f}")
+          f"direct_rows_per_s={direct_rate:.0f} ratio={batch_rate / direct_rate:.2f} ack_p50_ms={ack_p50:.1f} "
+          f"ack_p99_ms={ack_p99:.1f} concurrent_rows_per_s={concurrent_rate:.0f} peak_rss_mb={peak:.0f}")
 
 
 if __name__ == "__main__":

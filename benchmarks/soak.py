@@ -29,7 +29,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from ingest import free_port, request
+from ingest import free_port, peak_rss_mb, request
 
 
 def start(data_dir: str, http_port: int, admin_port: int) -> subprocess.Popen:
@@ -46,17 +46,6 @@ def start(data_dir: str, http_port: int, admin_port: int) -> subprocess.Popen:
                 raise SystemExit("the collector exited at start") from None
             time.sleep(0.1)
     raise SystemExit("the collector did not become ready")
-
-
-def peak_rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def sql(port: int, query: str) -> list:
