@@ -4,7 +4,7 @@ after any stream of changes its tables hold what a refresh of the whole look-bac
 The oracle is the same SQL over every window (`<name>_compute(as_of = now(), since_view = '')`,
 what a replay runs). Twenty seeded streams, one model each, share one store and its refreshes:
 out-of-order and late predictions, a batch stored twice, late and corrected labels, implausible
-timestamps, a reference replaced mid-stream, a window-size change, a setting of '*' changed.
+timestamps, a reference (and its PCA fit) replaced mid-stream, a window-size change, a setting of '*' changed.
 The mutation tests remove one source of due windows at a time and show the comparison fails.
 """
 
@@ -25,8 +25,8 @@ DB = "heron"
 UTC = dt.timezone.utc
 STREAMS = 20
 ROUNDS = 5
-VIEWS = ["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv", "ml_data_quality_mv",
-         "ml_performance_mv", "ml_performance_estimated_mv"]
+VIEWS = ["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv", "ml_drift_multivariate_mv",
+         "ml_data_quality_mv", "ml_performance_mv", "ml_performance_estimated_mv"]
 # table: (key columns, compared columns); p-values, Holm and the p-value verdicts are finalize's
 TABLES = {
     "ml_drift_ks_exact": (["model_name", "model_version", "window_start", "feature", "role"],
@@ -34,6 +34,7 @@ TABLES = {
     "ml_drift": (["model_name", "model_version", "window_start", "feature", "role", "method"],
                  ["window_end", "feature_type", "statistic", "df", "threshold", "is_primary", "exact",
                   "n_current", "n_reference", "reference_source"]),
+    "ml_drift_multivariate": (["model_name", "model_version", "window_start"], None),
     "ml_data_quality": (["model_name", "model_version", "window_start", "feature"], None),
     "ml_performance": (["model_name", "model_version", "window_seconds", "window_start", "segment_key",
                         "segment_value", "metric"], None),
@@ -71,6 +72,15 @@ class Stream:
                          {"c": rng.choice("xyz")}, "1" if score > 0.5 else "0", None, score,
                          "1" if rng.random() < score else "0", dt.datetime(2026, 1, 1)])
         client.insert(f"{DB}.ml_reference", rows, column_names=REFERENCE_COLUMNS)
+        # a PCA fit of this reference over a and b (one component), as the SDK uploads it
+        columns = [[r[4][f] for r in rows] for f in ("a", "b")]
+        mean = [sum(c) / n for c in columns]
+        std = [math.sqrt(sum((x - m) ** 2 for x in c) / (n - 1)) or 1.0 for c, m in zip(columns, mean, strict=True)]
+        client.insert(f"{DB}.ml_reference_pca",
+                      [[self.model, "v1", f"ref{self.reference}", ["a", "b"], mean, std, [[math.sqrt(0.5)] * 2],
+                        [0.6], 0.5, n, 20, n // 20, rng.uniform(0.5, 1.0), rng.uniform(0.05, 0.2),
+                        dt.datetime(2026, 1, 1)]],
+                      column_names=PCA_COLUMNS)
 
     def predictions(self, hours_ago: int, n: int) -> list[list]:
         rng, rows = self.rng, []
@@ -111,6 +121,9 @@ class Stream:
                            f"VALUES ('{self.model}', {rng.choice([1800, 7200])})")
 
 
+PCA_COLUMNS = ["model_name", "model_version", "reference_id", "features", "mean", "std", "components",
+               "explained_variance_ratio", "variance_share", "rows", "chunk_size", "chunks", "error_mean",
+               "error_std", "timestamp"]
 COLUMNS = {"ml_predictions": PREDICTION_COLUMNS,
            "ml_ground_truth": ["model_name", "prediction_id", "label", "label_value", "timestamp"]}
 
@@ -192,7 +205,9 @@ def _due_view_without(part: str) -> str:
     text = (queries_dir() / "views" / "02_windows_due.sql").read_text()
     cuts = {"predictions": ("WHERE inserted_at >= since AND since_s > 0", "WHERE 0"),
             "labels": ("WHERE since_s > 0 AND timestamp >=", "WHERE 0 AND timestamp >="),
-            "rebuilt": ("FROM rebuilt)", "FROM rebuilt WHERE 0)")}
+            "rebuilt": ("FROM rebuilt)", "FROM rebuilt WHERE 0)"),
+            "pca fit": ("FROM {{db}}.ml_reference_pca WHERE inserted_at >= since",
+                        "FROM {{db}}.ml_reference_pca WHERE 0")}
     old, new = cuts[part]
     assert text.count(old) == 1, part
     sql = render(text.replace(old, new), Layout(database=DB, refresh_margin_seconds=0))
@@ -204,6 +219,7 @@ MUTATIONS = {  # part: (rounds, views, tables, labels) enough to show it; labels
     "predictions": (2, ["ml_data_quality_mv"], ["ml_data_quality"], False),
     "labels": (2, ["ml_performance_mv"], ["ml_performance"], True),
     "rebuilt": (3, ["ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv"], ["ml_drift"], True),
+    "pca fit": (3, ["ml_drift_multivariate_mv"], ["ml_drift_multivariate"], False),
 }
 
 
@@ -212,5 +228,6 @@ def test_each_source_of_due_windows_is_needed(shared_store, part):
     """Without one source of due windows, some stored window differs from the oracle."""
     shared_store.command(_due_view_without(part))
     rounds, views, tables, labels = MUTATIONS[part]
-    found = run_streams(shared_store, range(100, 106), rounds, views, tables, labels, settle=part != "rebuilt")
+    settle = part not in ("rebuilt", "pca fit")  # those removed the rebuilds that settling waits out
+    found = run_streams(shared_store, range(100, 106), rounds, views, tables, labels, settle=settle)
     assert found, f"with the {part} source removed, every window still equals the oracle"
