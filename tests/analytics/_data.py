@@ -15,6 +15,10 @@ REFERENCE_COLUMNS = ["model_name", "model_version", "reference_id", "row_index",
                      "categorical", "prediction", "prediction_value", "score", "label", "timestamp"]
 
 
+# what ml_drift is computed from: the reference bins, the exact KS, then the drift itself
+DRIFT_VIEWS = ("ml_reference_bins_mv", "ml_drift_ks_exact_mv", "ml_drift_mv")
+
+
 def refresh_views(client: Any, *views: str, database: str = "heron") -> None:
     """Run these scheduled views now and wait for them (what `heron refresh --wait` does)."""
     from heron_collector import analytics

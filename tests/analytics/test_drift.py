@@ -16,9 +16,17 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from heron_collector.analytics import benjamini_hochberg, holm, refresh
+from heron_collector.analytics import benjamini_hochberg, holm
 
-from ._data import drift_rows, hour_start, insert_predictions, insert_reference, sample_edges
+from ._data import (
+    DRIFT_VIEWS,
+    drift_rows,
+    hour_start,
+    insert_predictions,
+    insert_reference,
+    refresh_views,
+    sample_edges,
+)
 
 N_REF, N_CUR, BINS = 3000, 600, 20
 
@@ -67,7 +75,7 @@ def loaded(store):
     cat2 = {"c": rng.choice(list("xyzw"), N_CUR, p=[0.4, 0.3, 0.2, 0.1]).tolist()}
     insert_predictions(store, "m", "v1", w1, cur1, cat1, id_prefix="a")
     insert_predictions(store, "m", "v1", w2, cur2, cat2, id_prefix="b")
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
     return store, ref, ref_cat, (w1, cur1, cat1), (w2, cur2, cat2)
 
 
@@ -122,7 +130,7 @@ def test_drift_statistics_match_scipy_and_backfill(loaded):
     rng = np.random.default_rng(8)
     late = {f: rng.normal(2, 1, 200) for f in ("a",)}
     insert_predictions(store, "m", "v1", w1, late, id_prefix="late", spacing_s=1.0)
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
     rows = drift_rows(store, "m")
     combined = np.r_[cur1["a"], late["a"]]
     exact = stats.ks_2samp(ref["a"], combined, method="asymp")
@@ -161,7 +169,7 @@ def test_exact_ks_when_every_current_value_lies_below_the_reference(store):
     insert_reference(store, "m", "v1", {"a": ref})
     window = hour_start(2)
     insert_predictions(store, "m", "v1", window, {"a": cur}, id_prefix="low")
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
     row = drift_rows(store, "m")[(window, "a", "ks")]
     exact = stats.ks_2samp(ref, cur, method="asymp")
     assert exact.statistic == 1.0

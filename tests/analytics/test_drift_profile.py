@@ -23,9 +23,8 @@ import numpy as np
 from scipy import stats
 
 from heron._reference import categorical_profile, log_reference, numeric_profile
-from heron_collector.analytics import refresh
 
-from ._data import drift_rows, hour_start, insert_predictions
+from ._data import DRIFT_VIEWS, drift_rows, hour_start, insert_predictions, refresh_views
 
 SEEDS, N_REF, N_CUR, UNDRIFTED = 6, 20_000, 2_400, 3
 BINS = inspect.signature(log_reference).parameters["bins"].default  # the SDK's default
@@ -92,7 +91,7 @@ def test_profile_drift_no_false_alarm_and_detection(store, capsys):
             insert_predictions(store, model, "v1", start, cur_num, cur_cat, id_prefix=f"{w}-", spacing_s=1.0)
             windows.append(cur_num)
         data[model] = (ref_num, windows)
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
 
     false_alarms, undrifted, detected, drifted, worst, excess, null_max = 0, 0, 0, 0, 0.0, 0.0, 0.0
     for model, (ref_num, windows) in data.items():
@@ -154,7 +153,7 @@ def test_prediction_and_label_summaries_of_an_uploaded_profile_are_compared(stor
                        prediction=shifted, id_prefix="w", spacing_s=1.0)
     store.insert("heron.ml_ground_truth", [["wired", f"w{i}", shifted[i], start] for i in range(N_CUR)],
                  column_names=["model_name", "prediction_id", "label", "timestamp"])
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
 
     rows = drift_rows(store, "wired")
     by_role = {r["role"]: r for r in rows.values() if r["is_primary"] and r["role"] in ("prediction", "label")}

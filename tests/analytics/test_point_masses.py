@@ -23,9 +23,8 @@ from scipy.spatial.distance import jensenshannon
 
 import heron
 from heron._reference import numeric_profile
-from heron_collector.analytics import refresh
 
-from ._data import drift_rows, hour_start, sample_edges
+from ._data import DRIFT_VIEWS, drift_rows, hour_start, refresh_views, sample_edges
 from ._sdk import sdk  # noqa: F401  (fixture)
 
 N_PROFILE, N_SAMPLE, N_CUR = 20_000, 3_000, 2_400
@@ -70,7 +69,7 @@ def loaded(store, sdk):  # noqa: F811
             _predict(model, start, cur)
         data[model] = (ref, windows)
     sdk.ship(store)
-    refresh(store, "heron")
+    refresh_views(store, *DRIFT_VIEWS)
     return store, data, undrifted, drifted
 
 
