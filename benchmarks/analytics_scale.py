@@ -78,7 +78,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(__file__))
 from heron_collector.migrations import Layout
+from ingest import wait_startup_refresh
 
 NUMERIC = [f"f{i}" for i in range(20)]
 CATEGORICAL = [f"c{i}" for i in range(5)]
@@ -355,15 +357,7 @@ class Collector:
 
     def settle(self, timeout: float = 3600) -> float:
         """Until no view is running and each has run once (the startup refresh); its seconds."""
-        t0 = time.perf_counter()
-        while time.perf_counter() - t0 < timeout:
-            busy, never = self.sql("SELECT countIf(status NOT IN ('Scheduled', 'Disabled')), "
-                                   "countIf(last_success_time IS NULL AND exception = '') "
-                                   "FROM system.view_refreshes WHERE database = 'heron'")[0]
-            if not int(busy) and not int(never):
-                return time.perf_counter() - t0
-            time.sleep(0.5)
-        raise SystemExit(f"the startup refresh did not end in {timeout:.0f} s")
+        return wait_startup_refresh(self.admin, timeout)
 
     def wait_rows(self, table: str, expected: int, timeout: float = 600) -> float:
         t0 = time.perf_counter()

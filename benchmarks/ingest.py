@@ -1,14 +1,18 @@
 """Ingest throughput: OTLP → collector → ClickHouse (parse views included), against a baseline.
 
-Starts `heron collector` on loopback with a fresh embedded store (or uses --endpoint), sends
+Starts `heron collector` on loopback with a fresh embedded store (or uses --endpoint), waits for
+the refresh that opening a store starts (it would share the cores with the timed phases), sends
 pre-encoded OTLP/HTTP protobuf requests, and times until every prediction is visible in
 ml_predictions:
   - single: 1-row heron.prediction records (500 per request, like the SDK's batch processor);
   - batch:  1,000-row columnar records (10 per request);
   - concurrent: 200 senders, each with its own keep-alive connection, post 1-row records (10 per
-    request) open-loop, paced to 80 % of the single-record rate just measured; each request's
-    acknowledgement time (send to 200) is recorded. Sender threads share this process's GIL, so
-    the figures include client-side scheduling and are an upper bound on the collector's part.
+    request). First closed-loop (each sender waits for its answer before the next request, as an
+    exporter with one export in flight does): the rate the collector sustains so. Then open-loop
+    at 70 % of that rate, each request due at a fixed time: its acknowledgement latency, from when
+    it was due to its 200, so a collector falling behind shows in the latency. Sender threads
+    share this process's GIL: the figures include client-side scheduling (an upper bound on the
+    collector's part).
 The baseline, measured in the same run: clickhouse-connect inserting the same predictions
 straight into a fresh ml_predictions table (no OTLP, no JSON, no parse view) in this process.
 
@@ -16,8 +20,9 @@ straight into a fresh ml_predictions table (no OTLP, no JSON, no parse view) in 
 
 Last line: RESULT ingest_rows_per_s=… batch_rows_per_s=… direct_rows_per_s=… ratio=…
 ack_p50_ms=… ack_p99_ms=… concurrent_rows_per_s=… peak_rss_mb=…
-(ratio = batch_rows_per_s / direct_rows_per_s; ack_* from the concurrent phase; peak_rss_mb: the
-collector's peak resident memory over the run, VmHWM).
+(ratio = batch_rows_per_s / direct_rows_per_s; concurrent_rows_per_s: the closed-loop rate of the
+200 senders; ack_*: the open-loop latency at 70 % of it; peak_rss_mb: the collector's peak
+resident memory over the run, VmHWM).
 """
 
 from __future__ import annotations
@@ -87,14 +92,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def admin_count(admin: str, model: str = "bench") -> int:
-    query = {"sql": "SELECT count() FROM heron.ml_predictions WHERE model_name = {m:String}",
-             "parameters": {"m": model}}
+def admin_sql(admin: str, sql: str, parameters: dict | None = None, timeout: float = 60) -> list:
+    """Rows of `sql` through a running collector's admin endpoint."""
+    query = {"sql": sql, "parameters": parameters or {}}
     post = urllib.request.Request(admin + "/admin/sql", data=json.dumps(query).encode(),
                                   headers={"Content-Type": "application/json",
                                            "Authorization": f"Bearer {os.environ.get('HERON_COLLECTOR_TOKEN', '')}"})
-    with urllib.request.urlopen(post, timeout=60) as reply:
-        return int(json.loads(reply.read())["rows"][0][0])
+    with urllib.request.urlopen(post, timeout=timeout) as reply:
+        return json.loads(reply.read())["rows"]
+
+
+def admin_count(admin: str, model: str = "bench") -> int:
+    return int(admin_sql(admin, "SELECT count() FROM heron.ml_predictions WHERE model_name = {m:String}",
+                         {"m": model})[0][0])
+
+
+def wait_startup_refresh(admin: str, timeout: float = 3600) -> float:
+    """Until no view is running and each has run once: the refresh that opening a store starts,
+    which would otherwise share the cores with what is timed next. Its seconds."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        busy, never = admin_sql(admin, "SELECT countIf(status NOT IN ('Scheduled', 'Disabled')), "
+                                       "countIf(last_success_time IS NULL AND exception = '') "
+                                       "FROM system.view_refreshes WHERE database = 'heron'")[0]
+        if not int(busy) and not int(never):
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    raise SystemExit(f"the startup refresh did not end in {timeout:.0f} s")
 
 
 def send_and_wait(endpoint: str, admin: str, payloads: list[bytes], expected_total: int) -> float:
@@ -129,10 +153,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def concurrent_senders(endpoint: str, payloads: list[bytes], senders: int, requests_per_s: float) -> list[float]:
-    """Acknowledgement times (ms) of `payloads` posted by `senders` threads, open-loop: request i
-    is due at start + i / requests_per_s, and its time counts from when it was due, so a collector
-    that falls behind shows in the latency rather than slowing the senders down."""
+def concurrent_senders(endpoint: str, payloads: list[bytes], senders: int,
+                       requests_per_s: float | None) -> list[float]:
+    """Acknowledgement times (ms) of `payloads` posted by `senders` threads. Open-loop with
+    `requests_per_s`: request i is due at start + i / requests_per_s, and its time counts from
+    when it was due, so a collector that falls behind shows in the latency rather than slowing
+    the senders down. Closed-loop without: each sender sends its next request once answered."""
     host, port = endpoint.removeprefix("http://").split(":")
     latencies: list[float] = []
     lock = threading.Lock()
@@ -143,10 +169,13 @@ def concurrent_senders(endpoint: str, payloads: list[bytes], senders: int, reque
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         mine = []
         for i in range(k, len(payloads), senders):
-            due = start + i / requests_per_s
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
+            if requests_per_s:
+                due = start + i / requests_per_s
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            else:
+                due = time.perf_counter()
             while True:
                 conn.request("POST", "/v1/logs", body=payloads[i], headers={"Content-Type": "application/x-protobuf"})
                 reply = conn.getresponse()
@@ -258,6 +287,7 @@ def main() -> None:
         endpoint, admin = args.endpoint, args.admin
         if not endpoint:
             process, endpoint, admin = start_collector(data_dir)
+            wait_startup_refresh(admin)
         try:
             base = admin_count(admin)
             single_s = send_and_wait(endpoint, admin, single_payloads, base + len(single_rows))
@@ -265,13 +295,17 @@ def main() -> None:
                   flush=True)
             batch_s = send_and_wait(endpoint, admin, batch_payloads, base + len(single_rows) + len(batch_rows))
             print(f"1,000-row records:  {len(batch_rows) / batch_s:,.0f} predictions/s ({batch_s:.2f} s)", flush=True)
-            offered = 0.8 * len(single_rows) / single_s / 10
+            half = len(concurrent_payloads) // 2
             began = time.perf_counter()
-            latencies = concurrent_senders(endpoint, concurrent_payloads, args.senders, offered)
-            concurrent_rate = len(concurrent_payloads) * 10 / (time.perf_counter() - began)
+            closed = concurrent_senders(endpoint, concurrent_payloads[:half], args.senders, None)
+            concurrent_rate = half * 10 / (time.perf_counter() - began)
+            print(f"{args.senders} senders, closed-loop: {concurrent_rate:,.0f} records/s, ack p50 "
+                  f"{percentile(closed, 0.50):.1f} ms, p99 {percentile(closed, 0.99):.1f} ms", flush=True)
+            offered = 0.7 * concurrent_rate
+            latencies = concurrent_senders(endpoint, concurrent_payloads[half:], args.senders, offered / 10)
             ack_p50, ack_p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
-            print(f"{args.senders} senders at {offered * 10:,.0f} records/s offered: {concurrent_rate:,.0f} "
-                  f"acknowledged/s, ack p50 {ack_p50:.1f} ms, p99 {ack_p99:.1f} ms", flush=True)
+            print(f"{args.senders} senders, open-loop at {offered:,.0f} records/s: ack p50 {ack_p50:.1f} ms, "
+                  f"p99 {ack_p99:.1f} ms", flush=True)
             peak = peak_rss_mb(process.pid) if process else 0.0
         finally:
             if process:
