@@ -34,7 +34,7 @@ def test_failing_channels_are_retried_while_ingestion_keeps_its_pace(tmp_path):
             f'[channels.hung]\ntype = "webhook"\nurl = "{hung.url}/hook"\ntimeout = 600\nretries = 2\nbackoff = 0.3\n'
             'secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="\n\n'
             '[[rules]]\nname = "no_predictions"\nsignal = "no_predictions"\nseverity = "critical"\n'
-            'channels = ["five-hundred", "hung"]\n')
+            'channels = ["five-hundred", "hung"]\ngroup_wait = "1s"\n')  # not the default 30 s wait
         with Collector(local_settings(tmp_path, alert_rules=str(rules), refresh_seconds=1)) as collector:
             old = prediction("quiet-1", model="quiet", time_unix_nano=time.time_ns() - 4 * 3600 * 10**9)
             assert post(collector.http_address, "/v1/logs", logs_request(old).SerializeToString())[0] == 200
