@@ -121,21 +121,29 @@ def wait_startup_refresh(admin: str, timeout: float = 3600) -> float:
     raise SystemExit(f"the startup refresh did not end in {timeout:.0f} s")
 
 
+def post_until_acknowledged(conn: http.client.HTTPConnection, payload: bytes) -> str:
+    """POST one OTLP request until it is answered 200, waiting out 503s for their Retry-After as an
+    exporter does; '' once acknowledged, else the status that ended it."""
+    while True:
+        conn.request("POST", "/v1/logs", body=payload, headers={"Content-Type": "application/x-protobuf"})
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status == 200:
+            return ""
+        if reply.status != 503:
+            return f"collector answered {reply.status}"
+        time.sleep(float(reply.getheader("Retry-After", "1")))
+
+
 def send_and_wait(endpoint: str, admin: str, payloads: list[bytes], expected_total: int) -> float:
     """Seconds from the first request until ml_predictions holds `expected_total` rows."""
     host, port = endpoint.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     start = time.perf_counter()
     for payload in payloads:
-        while True:
-            conn.request("POST", "/v1/logs", body=payload, headers={"Content-Type": "application/x-protobuf"})
-            reply = conn.getresponse()
-            reply.read()
-            if reply.status == 200:
-                break
-            if reply.status != 503:
-                raise SystemExit(f"collector answered {reply.status}")
-            time.sleep(float(reply.getheader("Retry-After", "1")))
+        failure = post_until_acknowledged(conn, payload)
+        if failure:
+            raise SystemExit(failure)
     while admin_count(admin) < expected_total:
         time.sleep(0.05)
     return time.perf_counter() - start
@@ -176,16 +184,10 @@ def concurrent_senders(endpoint: str, payloads: list[bytes], senders: int,
                     time.sleep(pause)
             else:
                 due = time.perf_counter()
-            while True:
-                conn.request("POST", "/v1/logs", body=payloads[i], headers={"Content-Type": "application/x-protobuf"})
-                reply = conn.getresponse()
-                reply.read()
-                if reply.status == 200:
-                    break
-                if reply.status != 503:
-                    failures.append(f"collector answered {reply.status}")
-                    return
-                time.sleep(float(reply.getheader("Retry-After", "1")))
+            failure = post_until_acknowledged(conn, payloads[i])
+            if failure:
+                failures.append(failure)
+                return
             mine.append((time.perf_counter() - due) * 1000)
         conn.close()
         with lock:
